@@ -1,0 +1,3 @@
+from nhi_invoke.cli.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""GitHub Actions: the runner's token-request protocol and the run's context."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.parse
+from collections.abc import Mapping
+
+from nhi_invoke import transport
+from nhi_invoke.ci.interface import CIContext, env_value
+from nhi_invoke.errors import ConfigError, UnavailableError
+from nhi_invoke.retry import Retryable, RetryPolicy, call_with_retries
+
+REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
+REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a variable name
+
+
+def _is_fork_pull_request(environ: Mapping[str, str]) -> bool:
+    if environ.get("GITHUB_EVENT_NAME") not in ("pull_request", "pull_request_review"):
+        return False
+    path = env_value(environ, "GITHUB_EVENT_PATH")
+    if path is None:
+        return False
+    try:
+        with open(path, encoding="utf-8") as handle:
+            event = json.load(handle)
+        head_repo = event["pull_request"]["head"]["repo"]
+        return bool(head_repo.get("fork")) or head_repo.get("full_name") != environ.get(
+            "GITHUB_REPOSITORY"
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+class GitHubActions:
+    name = "github"
+
+    def context(self, environ: Mapping[str, str]) -> CIContext | None:
+        if environ.get("GITHUB_ACTIONS") != "true":
+            return None
+        action = env_value(environ, "GITHUB_ACTION")
+        # GITHUB_ACTION is the step's `id:`, or `__run`, `__run_2`, `__owner_repo` when the
+        # step has none; only a real id names the step.
+        step = action if action and not action.startswith("__") else None
+        return CIContext(
+            provider=self.name,
+            repository=env_value(environ, "GITHUB_REPOSITORY"),
+            run_id=env_value(environ, "GITHUB_RUN_ID"),
+            run_attempt=env_value(environ, "GITHUB_RUN_ATTEMPT"),
+            job=env_value(environ, "GITHUB_JOB"),
+            step=step,
+            ref=env_value(environ, "GITHUB_REF"),
+            sha=env_value(environ, "GITHUB_SHA"),
+            actor=env_value(environ, "GITHUB_ACTOR"),
+            workflow=env_value(environ, "GITHUB_WORKFLOW_REF"),
+            token_variables=(REQUEST_URL, REQUEST_TOKEN),
+        )
+
+    def fetch_token(self, environ: Mapping[str, str], audience: str, policy: RetryPolicy) -> str:
+        url = env_value(environ, REQUEST_URL)
+        bearer = env_value(environ, REQUEST_TOKEN)
+        if url is None or bearer is None:
+            if _is_fork_pull_request(environ):
+                raise ConfigError(
+                    "GitHub gives no OIDC token to workflows run for a pull request from a fork",
+                    "skip this step for forks (if: github.event.pull_request.head.repo.fork "
+                    "== false); never widen the trust to pull_request_target",
+                )
+            raise ConfigError(
+                f"GitHub Actions did not provide {REQUEST_URL}/{REQUEST_TOKEN}: the job may "
+                "not request OIDC tokens",
+                "add 'permissions: id-token: write' to the job (and 'contents: read')",
+            )
+        # The URL already carries '?api-version=…'; the audience is one more parameter.
+        separator = "&" if urllib.parse.urlsplit(url).query else "?"
+        full_url = f"{url}{separator}audience={urllib.parse.quote(audience, safe='')}"
+        headers = {"Authorization": f"bearer {bearer}", "Accept": "application/json"}
+
+        def attempt() -> str:
+            resp = transport.request("GET", full_url, headers=headers)
+            if resp.retryable:
+                raise Retryable(f"HTTP {resp.status} from the GitHub token endpoint")
+            if resp.status != 200:
+                raise ConfigError(
+                    f"the GitHub token endpoint refused the request (HTTP {resp.status})",
+                    "check the job has 'permissions: id-token: write' and the step has not "
+                    "overwritten ACTIONS_ID_TOKEN_REQUEST_*",
+                )
+            try:
+                value = json.loads(resp.body)["value"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise Retryable("a malformed answer from the GitHub token endpoint", exc) from exc
+            if not isinstance(value, str) or not value:
+                raise Retryable("an empty token from the GitHub token endpoint")
+            return value
+
+        host = urllib.parse.urlsplit(url).hostname
+        return call_with_retries(
+            attempt,
+            policy,
+            on_give_up=lambda failure, tries: UnavailableError(
+                f"could not get an OIDC token from GitHub ({host}) after {tries} tries: "
+                f"{failure.what}",
+                "re-run the job; if it persists, check githubstatus.com",
+            ),
+        )
+
+
+def add_mask(value: str) -> None:
+    """Register a secret with the runner so that it is masked in every later log line."""
+    # Workflow commands are read from stdout; one line each, so mask line by line.
+    for line in value.splitlines():
+        if line.strip():
+            sys.stdout.write(f"::add-mask::{line}\n")
+    sys.stdout.flush()

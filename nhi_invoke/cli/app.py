@@ -1,0 +1,75 @@
+"""The typer app and the one place where errors are rendered."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+
+from nhi_invoke import __version__
+from nhi_invoke.errors import EXIT_USAGE, NhiError
+
+EXIT_INTERNAL = 70
+
+
+def _own_arguments(args: list[str]) -> list[str]:
+    """The arguments before '--' (after it they belong to the user's command)."""
+    return args[: args.index("--")] if "--" in args else args
+
+
+def _configure_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="nhi-invoke: %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Third-party debug logs can carry request bodies (tokens): never let them through.
+    for noisy in ("botocore", "urllib3", "boto3", "werkzeug", "moto"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _error_line(text: str) -> None:
+    print(f"nhi-invoke: error: {text}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `nhi-invoke` script; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["--version"], ["-V"]):
+        # The fast path: no typer, no cloud SDK.
+        print(f"nhi-invoke {__version__}")
+        return 0
+    debug = "--debug" in _own_arguments(args) or os.environ.get("NHI_DEBUG") == "1"
+    _configure_logging(debug)
+
+    import click  # noqa: PLC0415 - after the --version fast path
+    from typer.main import get_command  # noqa: PLC0415
+
+    from nhi_invoke.cli.commands import app  # noqa: PLC0415
+
+    try:
+        result = get_command(app).main(args=args, prog_name="nhi-invoke", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.exceptions.Abort:
+        return 130
+    except click.ClickException as bad:
+        hint = ""
+        if isinstance(bad, click.UsageError) and bad.ctx is not None:
+            hint = f"; fix: see '{bad.ctx.command_path} --help'"
+        _error_line(bad.format_message().replace("\n", " ") + hint)
+        return EXIT_USAGE if isinstance(bad, click.UsageError) else bad.exit_code
+    except NhiError as error:
+        if debug:
+            traceback.print_exc(file=sys.stderr)
+        _error_line(error.one_line())
+        return error.exit_code
+    except Exception as bug:
+        if debug:
+            traceback.print_exc(file=sys.stderr)
+        _error_line(
+            f"internal error ({type(bug).__name__}); fix: re-run with --debug and report it"
+        )
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else 0

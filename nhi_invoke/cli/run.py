@@ -1,0 +1,153 @@
+"""`nhi-invoke run [OPTIONS] -- CMD [ARG...]`."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from nhi_invoke.cli.commands import app
+from nhi_invoke.config import RunFlags
+from nhi_invoke.invocation import RunInput, execute, prepare
+
+PASSTHROUGH = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
+
+StepId = Annotated[
+    str | None,
+    typer.Option(
+        "--step-id",
+        help="The step this invocation serves [env: NHI_STEP_ID; default: from the CI].",
+    ),
+]
+AwsRoleArn = Annotated[
+    str | None,
+    typer.Option(help="Role the command's credentials belong to [env: NHI_AWS_ROLE_ARN]."),
+]
+AwsOidcRoleArn = Annotated[
+    str | None,
+    typer.Option(
+        help="Entry role trusted for the OIDC "
+        "provider; chains into --aws-role-arn with "
+        "session tags [env: NHI_AWS_OIDC_ROLE_ARN]."
+    ),
+]
+AwsRegion = Annotated[
+    str | None,
+    typer.Option(
+        help="STS region, also given to the command "
+        "[env: NHI_AWS_REGION, AWS_REGION; default: "
+        "us-east-1]."
+    ),
+]
+AwsDuration = Annotated[
+    int | None,
+    typer.Option(
+        help="Session seconds, 900-43200 (3600 when chained) [env: NHI_AWS_DURATION; default: 900]."
+    ),
+]
+AwsSessionPolicy = Annotated[
+    str | None,
+    typer.Option(
+        help="JSON file: an inline session policy narrowing the role [env: NHI_AWS_SESSION_POLICY]."
+    ),
+]
+AwsPolicyArn = Annotated[
+    list[str] | None, typer.Option("--aws-policy-arn", help="Managed session policy (repeatable).")
+]
+Tag = Annotated[
+    list[str] | None,
+    typer.Option("--tag", help="Extra session tag KEY=VALUE (repeatable; chained mode)."),
+]
+SourceIdentity = Annotated[
+    bool | None,
+    typer.Option(
+        "--aws-source-identity/--no-aws-source-identity",
+        help="Set SourceIdentity to the invocation id on the chained hop [default: on when "
+        "chained].",
+    ),
+]
+AwsAudience = Annotated[
+    str | None,
+    typer.Option(help="Audience of the OIDC token for AWS [default: sts.amazonaws.com]."),
+]
+TokenFile = Annotated[
+    str | None, typer.Option(help="Read the OIDC token from this file [env: NHI_TOKEN_FILE].")
+]
+TokenEnv = Annotated[str | None, typer.Option(help="Read the OIDC token from this variable.")]
+LedgerPath = Annotated[
+    str | None, typer.Option("--ledger", help="Audit ledger path [env: NHI_LEDGER].")
+]
+ConfigPath = Annotated[
+    str | None,
+    typer.Option("--config", help="Config file [env: NHI_CONFIG; default: ./nhi-invoke.toml]."),
+]
+KeepOidcEnv = Annotated[
+    bool | None,
+    typer.Option(
+        "--keep-oidc-env/--no-keep-oidc-env",
+        help="Let the command see the CI's token-request variables (off by default).",
+    ),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; mint and run nothing.")]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable plan (with --dry-run).")]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print nothing of our own unless it fails.")
+]
+Debug = Annotated[bool, typer.Option("--debug", help="Show retries, and tracebacks on errors.")]
+Command = Annotated[
+    list[str] | None, typer.Argument(help="The command, after '--'.", show_default=False)
+]
+
+
+@app.command(context_settings=PASSTHROUGH)
+def run(
+    command: Command = None,
+    step_id: StepId = None,
+    aws_role_arn: AwsRoleArn = None,
+    aws_oidc_role_arn: AwsOidcRoleArn = None,
+    aws_region: AwsRegion = None,
+    aws_duration: AwsDuration = None,
+    aws_session_policy: AwsSessionPolicy = None,
+    aws_policy_arn: AwsPolicyArn = None,
+    tag: Tag = None,
+    aws_source_identity: SourceIdentity = None,
+    aws_audience: AwsAudience = None,
+    token_file: TokenFile = None,
+    token_env: TokenEnv = None,
+    ledger: LedgerPath = None,
+    config: ConfigPath = None,
+    keep_oidc_env: KeepOidcEnv = None,
+    dry_run: DryRun = False,
+    json: Json = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> int:
+    """Run a command with credentials minted for this one invocation."""
+    if not command:
+        raise typer.BadParameter("no command given; put it after '--'", param_hint="CMD")
+    flags = RunFlags(
+        step_id=step_id,
+        aws_role_arn=aws_role_arn,
+        aws_oidc_role_arn=aws_oidc_role_arn,
+        aws_region=aws_region,
+        aws_duration=aws_duration,
+        aws_session_policy=aws_session_policy,
+        aws_policy_arns=tuple(aws_policy_arn or ()),
+        tags=tuple(tag or ()),
+        aws_source_identity=aws_source_identity,
+        aws_audience=aws_audience,
+        token_file=token_file,
+        token_env=token_env,
+        ledger=ledger,
+        config=config,
+        keep_oidc_env=keep_oidc_env,
+    )
+    run_input = RunInput(flags=flags, command=tuple(command), quiet=quiet)
+    prepared = prepare(run_input, os.environ, os.getcwd())
+    if dry_run:
+        from nhi_invoke import render  # noqa: PLC0415 - rich only when a table is drawn
+
+        render.plan(prepared.plan, as_json=json)
+        return 0
+    return execute(prepared, quiet=quiet)

@@ -1,0 +1,1 @@
+"""Credential brokers: turn an OIDC token into one invocation's cloud credentials."""

@@ -1,0 +1,245 @@
+"""The AWS broker: web identity into a role, optionally chained into a second with tags.
+
+Single hop: `AssumeRoleWithWebIdentity` through the lean query client. Chained: the entry
+session's credentials sign an `AssumeRole` into the target through botocore, imported only
+then. Errors are classified once: retry what is transient, refresh the OIDC token once on
+token errors, fail at once (exit 77) on refusals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from nhi_invoke import oidc
+from nhi_invoke.clouds.interface import Grant, GrantRecorder, Secret, TokenSupplier
+from nhi_invoke.clouds.sts_query import StsCredentials, StsError, assume_role_with_web_identity
+from nhi_invoke.errors import ConfigError, NhiError, RefusedError, UnavailableError
+from nhi_invoke.plan import AwsPlan
+from nhi_invoke.retry import Retryable, RetryOutcome, RetryPolicy, call_with_retries
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
+
+log = logging.getLogger("nhi_invoke.aws")
+T = TypeVar("T")
+
+RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "IDPCommunicationError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+TOKEN_CODES = frozenset({"InvalidIdentityToken", "ExpiredTokenException", "ExpiredToken"})
+CONFIG_CODES = frozenset(
+    {
+        "ValidationError",
+        "MalformedPolicyDocument",
+        "PackedPolicyTooLarge",
+        "RegionDisabledException",
+        "InvalidParameterValue",
+        "MissingParameter",
+    }
+)
+
+
+class _FreshTokenNeeded(Exception):
+    def __init__(self, error: StsError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _claims_hint(token: str) -> str:
+    """The claims that usually explain a refusal: the trust policy matches on these."""
+    try:
+        recorded = oidc.decode_unverified(token).recorded()
+    except NhiError:
+        return ""
+    shown = {k: recorded[k] for k in ("sub", "aud", "repository", "ref") if k in recorded}
+    return ", ".join(f"{k}={v!r}" for k, v in shown.items())
+
+
+class AwsBroker:
+    """Issues one invocation's AWS session (and its entry session, when chained)."""
+
+    cloud = "aws"
+
+    def __init__(self, plan: AwsPlan, policy: RetryPolicy) -> None:
+        self.plan = plan
+        self.policy = policy
+        self.retries = RetryOutcome()
+        self.audience = plan.audience
+
+    def issue(self, token: TokenSupplier, record: GrantRecorder) -> Grant:
+        first_role = self.plan.entry_role_arn or self.plan.role_arn
+        duration = (
+            self.plan.entry_duration_seconds if self.plan.chained else self.plan.duration_seconds
+        )
+        current = token(False)
+        try:
+            creds = self._web_identity(first_role, current, duration)
+        except _FreshTokenNeeded:
+            # A token can expire between fetch and use, or be rotated: ask for a new one once.
+            log.debug("STS refused the token; fetching a fresh one and retrying once")
+            current = token(True)
+            try:
+                creds = self._web_identity(first_role, current, duration)
+            except _FreshTokenNeeded as again:
+                raise self._refused(first_role, again.error, current) from again
+        purpose = "entry" if self.plan.chained else "child"
+        first = self._grant(creds, purpose, first_role)
+        record(first)
+        if not self.plan.chained:
+            return first
+        target = self._grant(self._assume_role(creds), "child", self.plan.role_arn)
+        record(target)
+        return target
+
+    def _grant(self, creds: StsCredentials, purpose: str, role_arn: str) -> Grant:
+        tags = {t.key: t.value for t in self.plan.tags} if purpose == "child" else {}
+        return Grant(
+            cloud="aws",
+            purpose=purpose,
+            principal=creds.assumed_role_arn,
+            principal_id=creds.assumed_role_id,
+            session_name=self.plan.session_name,
+            access_key_id=creds.access_key_id,
+            expires_at=creds.expiration,
+            environment={
+                "AWS_ACCESS_KEY_ID": Secret(creds.access_key_id),
+                "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+                "AWS_SESSION_TOKEN": creds.session_token,
+            },
+            details={
+                "role_arn": role_arn,
+                "tags": tags,
+                "source_identity": self.plan.source_identity if purpose == "child" else None,
+                "packed_policy_size": creds.packed_policy_size,
+            },
+        )
+
+    def _with_retries(self, attempt: Callable[[], T], what: str) -> T:
+        return call_with_retries(
+            attempt,
+            self.policy,
+            outcome=self.retries,
+            on_give_up=lambda failure, tries: UnavailableError(
+                f"{what} failed after {tries} tries: {failure.what}",
+                f"check that {self.plan.sts_endpoint} is reachable, then re-run",
+            ),
+        )
+
+    def _refused(self, role: str, error: StsError, token: str) -> NhiError:
+        if error.code in CONFIG_CODES:
+            return ConfigError(
+                f"STS rejected the request for {role}: {error.code}: {error.message[:300]}",
+                "fix the option STS names",
+            )
+        claims = _claims_hint(token)
+        return RefusedError(
+            f"STS refused {role}: {error.code}: {error.message[:300]}"
+            + (f" (token {claims})" if claims else ""),
+            "check the role's trust policy: its Federated principal must be your CI's OIDC "
+            "provider and its aud/sub conditions must match these claims",
+        )
+
+    def _web_identity(self, role: str, token: str, duration: int) -> StsCredentials:
+        def attempt() -> StsCredentials:
+            try:
+                return assume_role_with_web_identity(
+                    self.plan.sts_endpoint,
+                    role_arn=role,
+                    session_name=self.plan.session_name,
+                    web_identity_token=token,
+                    duration_seconds=duration,
+                    policy=None if self.plan.chained else self.plan.session_policy,
+                    policy_arns=() if self.plan.chained else self.plan.policy_arns,
+                )
+            except StsError as error:
+                if error.code in RETRYABLE_CODES or error.status >= 500:
+                    raise Retryable(f"{error.code} from STS") from error
+                if error.code in TOKEN_CODES:
+                    raise _FreshTokenNeeded(error) from error
+                raise self._refused(role, error, token) from error
+
+        return self._with_retries(attempt, "AssumeRoleWithWebIdentity")
+
+    def _assume_role(self, entry: StsCredentials) -> StsCredentials:
+        import botocore.exceptions  # noqa: PLC0415 - botocore only for the signed hop
+
+        client = self._sts_client(entry)
+        request: dict[str, Any] = {
+            "RoleArn": self.plan.role_arn,
+            "RoleSessionName": self.plan.session_name,
+            "DurationSeconds": self.plan.duration_seconds,
+        }
+        if self.plan.tags:
+            request["Tags"] = [{"Key": t.key, "Value": t.value} for t in self.plan.tags]
+            request["TransitiveTagKeys"] = list(self.plan.transitive_tag_keys)
+        if self.plan.source_identity:
+            request["SourceIdentity"] = self.plan.source_identity
+        if self.plan.session_policy:
+            request["Policy"] = self.plan.session_policy
+        if self.plan.policy_arns:
+            request["PolicyArns"] = [{"arn": arn} for arn in self.plan.policy_arns]
+
+        def attempt() -> StsCredentials:
+            try:
+                answer = client.assume_role(**request)
+            except botocore.exceptions.ClientError as exc:
+                error = exc.response.get("Error", {})
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                sts_error = StsError(error.get("Code", "Unknown"), error.get("Message", ""), status)
+                if sts_error.code in RETRYABLE_CODES or status >= 500:
+                    raise Retryable(f"{sts_error.code} from STS") from exc
+                raise self._refused(self.plan.role_arn, sts_error, "") from exc
+            except (
+                botocore.exceptions.EndpointConnectionError,
+                botocore.exceptions.ConnectionClosedError,
+                botocore.exceptions.ConnectTimeoutError,
+                botocore.exceptions.ReadTimeoutError,
+            ) as exc:
+                raise Retryable(f"{type(exc).__name__} talking to STS", exc) from exc
+            creds = answer["Credentials"]
+            user = answer["AssumedRoleUser"]
+            return StsCredentials(
+                access_key_id=creds["AccessKeyId"],
+                secret_access_key=Secret(creds["SecretAccessKey"]),
+                session_token=Secret(creds["SessionToken"]),
+                expiration=creds["Expiration"],
+                assumed_role_arn=user["Arn"],
+                assumed_role_id=user["AssumedRoleId"],
+                packed_policy_size=answer.get("PackedPolicySize"),
+            )
+
+        return self._with_retries(attempt, "AssumeRole")
+
+    def _sts_client(self, entry: StsCredentials) -> STSClient:
+        import botocore.config  # noqa: PLC0415
+        import botocore.session  # noqa: PLC0415
+
+        # An inherited AWS_PROFILE naming a missing profile would make botocore raise
+        # ProfileNotFound; credentials here are explicit, so no profile is read at all.
+        session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        client: STSClient = session.create_client(  # type: ignore[assignment]
+            "sts",
+            region_name=self.plan.region,
+            endpoint_url=self.plan.sts_endpoint,
+            aws_access_key_id=entry.access_key_id,
+            aws_secret_access_key=entry.secret_access_key.reveal(),
+            aws_session_token=entry.session_token.reveal(),
+            config=botocore.config.Config(
+                retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=15
+            ),
+        )
+        return client

@@ -1,0 +1,79 @@
+"""The contract of a credential broker, and the values it hands back."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+class Secret:
+    """A secret string that never shows itself in a repr, a log or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    @property
+    def fingerprint(self) -> str:
+        return "sha256:" + hashlib.sha256(self._value.encode()).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"Secret({self.fingerprint[:15]}…)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One credential issued for this invocation.
+
+    `purpose` is "child" for the credential the command gets, "entry" for a hop that only
+    nhi-invoke itself used (the chained mode's first session).
+    """
+
+    cloud: str
+    purpose: str
+    principal: str  # the ARN or service account the credential acts as
+    principal_id: str | None  # AWS AssumedRoleId (ROLEID:session), used by revocation
+    session_name: str | None
+    access_key_id: str | None  # not secret; CloudTrail shows it
+    expires_at: datetime
+    environment: Mapping[str, Secret] = field(default_factory=dict)
+    details: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def secrets(self) -> tuple[Secret, ...]:
+        return tuple(self.environment.values())
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Fingerprint of the credential's session token, naming it without revealing it."""
+        token = self.environment.get("AWS_SESSION_TOKEN")
+        return token.fingerprint if token else None
+
+    def child_environment(self) -> dict[str, str]:
+        return {name: secret.reveal() for name, secret in self.environment.items()}
+
+
+# Asks the CI for a (fresh, when True) OIDC token, already pre-flight checked.
+TokenSupplier = Callable[[bool], str]
+# Called with each grant the moment it exists, so a failure later still records it.
+GrantRecorder = Callable[[Grant], None]
+
+
+class CredentialBroker(Protocol):
+    """Issues one invocation's credentials for one cloud."""
+
+    cloud: str
+    audience: str
+
+    def issue(self, token: TokenSupplier, record: GrantRecorder) -> Grant:
+        """Exchange the OIDC token; return the credential the command gets."""
+        ...

@@ -1,0 +1,105 @@
+"""A lean client for the one unsigned STS call: `AssumeRoleWithWebIdentity`.
+
+The web identity token is the call's only credential, so no signing (and no botocore) is
+needed; this keeps the common single-hop path free of the ~150 ms botocore import.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import datetime
+
+from nhi_invoke import transport
+from nhi_invoke.clouds.interface import Secret
+from nhi_invoke.retry import Retryable
+
+API_VERSION = "2011-06-15"
+
+
+@dataclass(frozen=True)
+class StsCredentials:
+    """What STS returns for an assumed role."""
+
+    access_key_id: str
+    secret_access_key: Secret
+    session_token: Secret
+    expiration: datetime
+    assumed_role_arn: str
+    assumed_role_id: str
+    packed_policy_size: int | None = None
+
+
+class StsError(Exception):
+    """STS answered with an error document."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def parse_expiration(text: str) -> datetime:
+    return datetime.fromisoformat(text.strip())
+
+
+def _text(root: ET.Element, path: str) -> str:
+    node = root.find(path)
+    if node is None or node.text is None:
+        raise Retryable(f"STS answered without {path.rsplit('}', 1)[-1]}")
+    return node.text
+
+
+def assume_role_with_web_identity(
+    endpoint: str,
+    *,
+    role_arn: str,
+    session_name: str,
+    web_identity_token: str,
+    duration_seconds: int,
+    policy: str | None = None,
+    policy_arns: tuple[str, ...] = (),
+) -> StsCredentials:
+    """One call; raises `StsError` for an error answer, `Retryable` for transport trouble."""
+    fields = {
+        "Action": "AssumeRoleWithWebIdentity",
+        "Version": API_VERSION,
+        "RoleArn": role_arn,
+        "RoleSessionName": session_name,
+        "WebIdentityToken": web_identity_token,
+        "DurationSeconds": str(duration_seconds),
+    }
+    if policy is not None:
+        fields["Policy"] = policy
+    for index, arn in enumerate(policy_arns, start=1):
+        fields[f"PolicyArns.member.{index}.arn"] = arn
+    resp = transport.request(
+        "POST",
+        endpoint + "/",
+        body=urllib.parse.urlencode(fields).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    try:
+        root = ET.fromstring(resp.body)  # noqa: S314 - STS's answer, from the configured endpoint
+    except ET.ParseError as exc:
+        raise Retryable(
+            f"STS answered HTTP {resp.status} with a body that is not XML", exc
+        ) from exc
+    if resp.status != 200:
+        code = root.findtext(".//{*}Error/{*}Code") or f"HTTP{resp.status}"
+        message = root.findtext(".//{*}Error/{*}Message") or ""
+        raise StsError(code, message, resp.status)
+    creds = ".//{*}Credentials/{*}"
+    user = ".//{*}AssumedRoleUser/{*}"
+    packed = root.findtext(".//{*}PackedPolicySize")
+    return StsCredentials(
+        access_key_id=_text(root, creds + "AccessKeyId"),
+        secret_access_key=Secret(_text(root, creds + "SecretAccessKey")),
+        session_token=Secret(_text(root, creds + "SessionToken")),
+        expiration=parse_expiration(_text(root, creds + "Expiration")),
+        assumed_role_arn=_text(root, user + "Arn"),
+        assumed_role_id=_text(root, user + "AssumedRoleId"),
+        packed_policy_size=int(packed) if packed and packed.isdigit() else None,
+    )

@@ -1,0 +1,242 @@
+"""One invocation, start to end: the only module that knows the order of things.
+
+prepare(): flags + environment -> Plan (no network, no token; `--dry-run` stops here).
+execute(): issue -> spawn -> wait -> cleanup. Cleanup runs in `finally` on every path, and
+every step of the way is one ledger event.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from nhi_invoke import __version__, childenv, naming, oidc, process
+from nhi_invoke.ci import detect
+from nhi_invoke.ci.github import add_mask
+from nhi_invoke.ci.interface import TokenSource
+from nhi_invoke.clouds.interface import Grant
+from nhi_invoke.config import RunFlags, resolve
+from nhi_invoke.errors import ConfigError, NhiError
+from nhi_invoke.ledger import Ledger, rfc3339
+from nhi_invoke.plan import Plan, build
+from nhi_invoke.retry import RetryPolicy
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, never a cloud or input problem
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """What `nhi-invoke run` was asked to do."""
+
+    flags: RunFlags
+    command: tuple[str, ...]
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A plan plus what executing it needs that a plan must not hold (the environment)."""
+
+    plan: Plan
+    token_source: TokenSource
+    environ: Mapping[str, str]
+    retry_policy: RetryPolicy
+
+
+def prepare(
+    run_input: RunInput,
+    environ: Mapping[str, str],
+    cwd: str,
+    *,
+    policy: RetryPolicy | None = None,
+    entropy: Callable[[int], bytes] = os.urandom,
+) -> Prepared:
+    """Resolve settings, detect the CI and decide the plan. No network, no token."""
+    policy = policy or RetryPolicy()
+    context, provider = detect.detect(environ)
+    settings = resolve(run_input.flags, environ, context, cwd)
+    source = detect.token_source(
+        environ,
+        provider,
+        token_file=settings.token_file,
+        token_env=settings.token_env,
+        policy=policy,
+    )
+    plan = build(
+        settings,
+        context,
+        invocation_id=naming.invocation_id(entropy(10)),
+        command=run_input.command,
+        token_source=source.description,
+        inherited=tuple(environ),
+        extra_token_variables=(settings.token_env,) if settings.token_env else (),
+    )
+    return Prepared(plan=plan, token_source=source, environ=environ, retry_policy=policy)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _grant_record(grant: Grant) -> dict[str, Any]:
+    return {
+        "cloud": grant.cloud,
+        "purpose": grant.purpose,
+        "principal": grant.principal,
+        "principal_id": grant.principal_id,
+        "session_name": grant.session_name,
+        "access_key_id": grant.access_key_id,
+        "fingerprint": grant.fingerprint,
+        "expires_at": rfc3339(grant.expires_at),
+        **grant.details,
+    }
+
+
+class _Run:
+    """The mutable state of one execution; `execute` is its only user."""
+
+    def __init__(self, prepared: Prepared, stderr: TextIO, quiet: bool, mask: bool) -> None:
+        self.prepared = prepared
+        self.plan = prepared.plan
+        self.stderr = stderr
+        self.quiet = quiet
+        self.on_github = mask and self.plan.ci.provider == "github"
+        self.ledger = Ledger(self.plan.ledger_path, self.plan.invocation_id, self.plan.step_id)
+        self.grants: list[Grant] = []
+        self.token_record: dict[str, Any] = {}
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"nhi-invoke: {text}", file=self.stderr, flush=True)
+
+    def mask(self, value: str) -> None:
+        if self.on_github:
+            add_mask(value)
+
+    def supply_token(self, fresh: bool) -> str:
+        audience = self.plan.aws.audience
+        token = self.prepared.token_source.fetch(audience)
+        self.mask(token)
+        claims = oidc.load_checked(token, audience, time.time())
+        self.token_record = {
+            "claims": claims.recorded(),
+            "fingerprint": oidc.fingerprint(token),
+            "fresh": fresh,
+        }
+        return token
+
+    def record_grant(self, grant: Grant) -> None:
+        # Masked before anything else happens: nothing may print a secret unmasked.
+        for secret in grant.secrets:
+            self.mask(secret.reveal())
+        self.grants.append(grant)
+        self.ledger.append(
+            "credential.issued", _now(), **_grant_record(grant), oidc=self.token_record
+        )
+
+
+def execute(
+    prepared: Prepared,
+    *,
+    quiet: bool = False,
+    stderr: TextIO | None = None,
+    mask_secrets: bool = True,
+) -> int:
+    """Issue, run, clean up; returns the exit code nhi-invoke should exit with.
+
+    `mask_secrets=False` is for the sandbox only: it emulates GitHub's variables on a
+    terminal, where `::add-mask::` lines would print the secrets instead of hiding them.
+    """
+    from nhi_invoke.clouds.aws import AwsBroker  # noqa: PLC0415 - keep --dry-run lean
+
+    plan = prepared.plan
+    if childenv.ACTIVE_VARIABLE in prepared.environ:
+        raise ConfigError(
+            "nhi-invoke is already running in this environment "
+            f"(NHI_INVOKE_ACTIVE={prepared.environ[childenv.ACTIVE_VARIABLE][:20]})",
+            "run nhi-invoke once per step, not from inside its own command",
+        )
+    argv = process.resolve_command(plan.command, prepared.environ)
+    run = _Run(prepared, stderr or sys.stderr, quiet, mask_secrets)
+    broker = AwsBroker(plan.aws, prepared.retry_policy)
+    started = time.monotonic()
+    exit_code = EXIT_INTERNAL
+    command_ended: datetime | None = None
+    with process.SignalGuard() as guard:
+        run.ledger.append(
+            "invocation.started",
+            _now(),
+            nhi_version=__version__,
+            ci=plan.ci.as_dict(),
+            step_source=plan.step_source,
+            token_source=plan.token_source,
+            command=os.path.basename(argv[0]),
+            session_name=plan.aws.session_name,
+            role_arn=plan.aws.role_arn,
+            entry_role_arn=plan.aws.entry_role_arn,
+        )
+        try:
+            grant = broker.issue(run.supply_token, run.record_grant)
+            env = childenv.build(
+                prepared.environ,
+                grant,
+                invocation_id=plan.invocation_id,
+                step_id=plan.step_id,
+                region=plan.aws.region,
+                token_variables=plan.stripped_variables,
+            )
+            run.say(
+                f"{plan.step_id} runs as {grant.principal} until "
+                f"{grant.expires_at:%H:%M:%S}Z (invocation {plan.invocation_id})"
+            )
+            returncode = process.run_child(argv, env, guard)
+            command_ended = _now()
+            exit_code = process.exit_status(returncode)
+            run.ledger.append(
+                "command.exited",
+                command_ended,
+                exit_code=exit_code,
+                signal=-returncode if returncode < 0 else None,
+                duration_ms=int((time.monotonic() - started) * 1000),
+            )
+            if guard.received is not None:
+                exit_code = 128 + guard.received
+        except NhiError as error:
+            exit_code = error.exit_code
+            run.ledger.append(
+                "error",
+                _now(),
+                exit_code=error.exit_code,
+                error=type(error).__name__,
+                message=error.one_line(),
+            )
+            raise
+        finally:
+            guard.phase = process.Phase.CLEANUP
+            ended = command_ended or _now()
+            for issued in run.grants:
+                run.ledger.append(
+                    "credential.expiring",
+                    _now(),
+                    cloud=issued.cloud,
+                    purpose=issued.purpose,
+                    principal=issued.principal,
+                    access_key_id=issued.access_key_id,
+                    expires_at=rfc3339(issued.expires_at),
+                    revocation="expire",
+                    exposure_seconds=max(0, int((issued.expires_at - ended).total_seconds())),
+                )
+            run.ledger.append(
+                "invocation.finished",
+                _now(),
+                exit_code=exit_code,
+                signal=guard.received,
+                retries=broker.retries.retries,
+                duration_ms=int((time.monotonic() - started) * 1000),
+            )
+    return exit_code

@@ -1,0 +1,118 @@
+"""Everything drawn for a person (rich tables) or a program (JSON)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from typing import Any
+
+from nhi_invoke.plan import Plan
+from nhi_invoke.tokeninfo import TokenReport
+
+
+def plan_dict(plan: Plan) -> dict[str, Any]:
+    """The plan as plain data: names and decisions, never a secret (it holds none)."""
+    data = dataclasses.asdict(plan)
+    data["aws"]["tags"] = {t.key: t.value for t in plan.aws.tags}
+    data["aws"]["chained"] = plan.aws.chained
+    data["ci"] = plan.ci.as_dict()
+    return data
+
+
+def plan(plan: Plan, *, as_json: bool) -> None:
+    """Print the plan of `run --dry-run`."""
+    if as_json:
+        print(json.dumps(plan_dict(plan), indent=2))
+        return
+    from rich.console import Console  # noqa: PLC0415
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    aws = plan.aws
+    table = Table(
+        title=f"nhi-invoke plan (dry run): invocation {plan.invocation_id}",
+        show_header=False,
+        title_justify="left",
+    )
+    table.add_column("", style="bold")
+    table.add_column("")
+    rows: list[tuple[str, str]] = [
+        ("step", f"{plan.step_id}  (from {plan.step_source})"),
+        ("CI", ", ".join(f"{k}={v}" for k, v in plan.ci.as_dict().items())),
+        ("OIDC token", f"{plan.token_source}, audience {aws.audience}"),
+    ]
+    if aws.chained:
+        rows.append(
+            (
+                "hop 1",
+                f"AssumeRoleWithWebIdentity -> {aws.entry_role_arn} "
+                f"({aws.entry_duration_seconds} s, used by nhi-invoke only)",
+            )
+        )
+        rows.append(("hop 2", f"AssumeRole -> {aws.role_arn} ({aws.duration_seconds} s)"))
+    else:
+        rows.append(
+            ("hop", f"AssumeRoleWithWebIdentity -> {aws.role_arn} ({aws.duration_seconds} s)")
+        )
+    rows += [
+        ("session name", aws.session_name),
+        ("STS", f"{aws.sts_endpoint} ({aws.region})"),
+    ]
+    if aws.tags:
+        rows.append(("session tags", ", ".join(f"{t.key}={t.value}" for t in aws.tags)))
+        rows.append(("transitive", ", ".join(aws.transitive_tag_keys)))
+    if aws.source_identity:
+        rows.append(("SourceIdentity", aws.source_identity))
+    if aws.session_policy:
+        rows.append(("session policy", f"{len(aws.session_policy)} characters"))
+    if aws.policy_arns:
+        rows.append(("policy ARNs", ", ".join(aws.policy_arns)))
+    rows += [
+        (
+            "revocation",
+            "none: STS sessions cannot be revoked one by one; the credentials "
+            f"expire {aws.duration_seconds} s after issue",
+        ),
+        ("child env set", ", ".join(plan.env_set)),
+        ("child env removed", ", ".join(plan.env_removed) or "(none inherited)"),
+        ("command", " ".join(plan.command)),
+        ("ledger", plan.ledger_path),
+    ]
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    console = Console(file=sys.stdout, soft_wrap=False)
+    console.print(table)
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+
+
+def token_dict(report: TokenReport) -> dict[str, Any]:
+    return {
+        "source": report.source,
+        "claims": dict(report.claims),
+        "alg": report.algorithm,
+        "kid": report.key_id,
+        "fingerprint": report.fingerprint,
+        "expires_in_seconds": report.expires_in_seconds,
+        "checks": "passed" if report.problem is None else report.problem.message,
+        "signature": report.signature or "not checked (pass --verify)",
+    }
+
+
+def token(report: TokenReport) -> None:
+    """Print `nhi-invoke token`'s report: claims and checks, never the token."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title="OIDC token (unverified claims)", show_header=False, title_justify="left")
+    table.add_column("", style="bold")
+    table.add_column("")
+    for key, value in token_dict(report).items():
+        if key == "claims":
+            for claim, claim_value in report.claims.items():
+                table.add_row(claim, escape(json.dumps(claim_value)))
+        else:
+            table.add_row(key, escape(str(value)))
+    Console(file=sys.stdout, soft_wrap=False).print(table)

@@ -1,0 +1,69 @@
+"""Bounded retries with full-jitter exponential backoff, only for failures worth retrying."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger("nhi_invoke.retry")
+
+
+class Retryable(Exception):
+    """Raised by an attempt whose failure is transient (throttling, 5xx, connection)."""
+
+    def __init__(self, what: str, cause: BaseException | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: attempts, backoff base and cap, and a total time bound."""
+
+    attempts: int = 4
+    base_seconds: float = 0.25
+    cap_seconds: float = 4.0
+    total_seconds: float = 30.0
+
+
+@dataclass
+class RetryOutcome:
+    """How many retries one call took, for the ledger and --debug."""
+
+    retries: int = 0
+
+
+def call_with_retries(
+    attempt: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    on_give_up: Callable[[Retryable, int], Exception],
+    outcome: RetryOutcome | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """Run `attempt` until it succeeds, raises a non-retryable error, or the policy is spent.
+
+    `on_give_up(last_failure, tries)` builds the error raised when retries run out.
+    """
+    deadline = clock() + policy.total_seconds
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return attempt()
+        except Retryable as failure:
+            # Full jitter (AWS architecture blog): sleep uniformly in [0, min(cap, base*2^n)].
+            delay = random.uniform(0, min(policy.cap_seconds, policy.base_seconds * 2**tries))  # noqa: S311
+            if tries >= policy.attempts or clock() + delay > deadline:
+                raise on_give_up(failure, tries) from failure.cause
+            log.debug("retry %d after %s; sleeping %.2f s", tries, failure.what, delay)
+            if outcome is not None:
+                outcome.retries += 1
+            sleep(delay)

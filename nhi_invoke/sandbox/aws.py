@@ -1,0 +1,101 @@
+"""moto's server for STS and IAM, with the OIDC provider and the roles a user would create."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+ENTRY_ROLE = "nhi-sandbox-entry"
+TARGET_ROLE = "nhi-sandbox-deploy"
+
+
+@dataclass(frozen=True)
+class SandboxRoles:
+    entry_role_arn: str
+    target_role_arn: str
+    oidc_provider_arn: str
+
+
+def trust_policy_for_oidc(provider_arn: str, host: str, repository: str) -> dict[str, Any]:
+    """The trust policy a user writes for GitHub: aud and sub pinned, tags allowed."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {f"{host}:aud": "sts.amazonaws.com"},
+                    "StringLike": {f"{host}:sub": f"repo:{repository}:*"},
+                },
+            }
+        ],
+    }
+
+
+def trust_policy_for_entry(entry_role_arn: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": entry_role_arn},
+                "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+            }
+        ],
+    }
+
+
+class MotoServer:
+    """moto's server on 127.0.0.1 at a free port."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - the sandbox extra
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.endpoint = ""
+
+    def start(self) -> MotoServer:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def create_roles(self, issuer_url: str, repository: str) -> SandboxRoles:
+        import botocore.session  # noqa: PLC0415
+
+        session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        iam: IAMClient = session.create_client(  # type: ignore[assignment]
+            "iam",
+            region_name="us-east-1",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="sandbox",
+            aws_secret_access_key="sandbox",
+        )
+        host = issuer_url.split("://", 1)[1]
+        provider = iam.create_open_id_connect_provider(
+            Url=issuer_url, ClientIDList=["sts.amazonaws.com"], ThumbprintList=["0" * 40]
+        )["OpenIDConnectProviderArn"]
+        oidc_trust = trust_policy_for_oidc(provider, host, repository)
+        entry = iam.create_role(
+            RoleName=ENTRY_ROLE, AssumeRolePolicyDocument=json.dumps(oidc_trust)
+        )["Role"]["Arn"]
+        target_trust = trust_policy_for_entry(entry)
+        target_trust["Statement"] += oidc_trust["Statement"]
+        target = iam.create_role(
+            RoleName=TARGET_ROLE, AssumeRolePolicyDocument=json.dumps(target_trust)
+        )["Role"]["Arn"]
+        return SandboxRoles(
+            entry_role_arn=entry, target_role_arn=target, oidc_provider_arn=provider
+        )

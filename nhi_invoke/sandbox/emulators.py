@@ -1,0 +1,147 @@
+"""Start the emulators together, point `run` at them, or keep them up for other processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from nhi_invoke.config import RunFlags, default_ledger_path
+from nhi_invoke.invocation import RunInput, execute, prepare
+from nhi_invoke.sandbox.aws import MotoServer, SandboxRoles
+from nhi_invoke.sandbox.oidc_issuer import OidcIssuer
+
+
+@dataclass(frozen=True)
+class SandboxInput:
+    """What `nhi-invoke sandbox` was asked to do; no command means 'serve until stopped'."""
+
+    command: tuple[str, ...]
+    step_id: str | None = None
+    chained: bool = False
+    tags: tuple[str, ...] = ()
+    ledger: str | None = None
+    ready_file: str | None = None
+    quiet: bool = False
+
+
+class Emulators:
+    """The OIDC issuer and moto, started together and stopped together."""
+
+    def __init__(self) -> None:
+        self.issuer = OidcIssuer()
+        self.aws = MotoServer()
+        self.roles: SandboxRoles | None = None
+
+    def __enter__(self) -> Emulators:
+        self.issuer.start()
+        try:
+            self.aws.start()
+            self.roles = self.aws.create_roles(self.issuer.url, self.issuer.run.repository)
+        except BaseException:
+            self.issuer.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.aws.stop()
+        self.issuer.stop()
+
+    def environ(self) -> dict[str, str]:
+        """The variables of a GitHub Actions job whose clouds are these emulators."""
+        return self.issuer.run.runner_environment() | {
+            "ACTIONS_ID_TOKEN_REQUEST_URL": self.issuer.request_url,
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": self.issuer.request_token,
+            "AWS_ENDPOINT_URL_STS": self.aws.endpoint,
+            "AWS_ENDPOINT_URL_IAM": self.aws.endpoint,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def describe(self) -> dict[str, Any]:
+        assert self.roles is not None
+        return {
+            "oidc_issuer": self.issuer.url,
+            "token_request_url": self.issuer.request_url,
+            "aws_endpoint": self.aws.endpoint,
+            "entry_role_arn": self.roles.entry_role_arn,
+            "target_role_arn": self.roles.target_role_arn,
+            "oidc_provider_arn": self.roles.oidc_provider_arn,
+            "environ": self.environ(),
+        }
+
+
+def _write_private(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def _announce(emulators: Emulators, quiet: bool) -> None:
+    if quiet:
+        return
+    info = emulators.describe()
+    print(
+        f"sandbox: OIDC issuer (GitHub token protocol) at {info['oidc_issuer']}\n"
+        f"sandbox: AWS STS + IAM (moto) at {info['aws_endpoint']}\n"
+        f"sandbox: roles {info['entry_role_arn']} (entry), {info['target_role_arn']} (target)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def sandbox(request: SandboxInput) -> int:
+    """Run the command through `run` against the emulators, or serve them until a signal."""
+    with Emulators() as emulators:
+        _announce(emulators, request.quiet)
+        if request.ready_file:
+            # Holds the emulator's request token: a test credential, kept private anyway.
+            _write_private(request.ready_file, json.dumps(emulators.describe(), indent=2))
+        if not request.command:
+            return _serve()
+        assert emulators.roles is not None
+        environ = dict(os.environ) | emulators.environ()
+        ledger = request.ledger or os.path.join(
+            os.path.dirname(default_ledger_path(os.environ)), "sandbox-ledger.jsonl"
+        )
+        flags = RunFlags(
+            step_id=request.step_id or "sandbox-step",
+            aws_role_arn=emulators.roles.target_role_arn,
+            aws_oidc_role_arn=emulators.roles.entry_role_arn if request.chained else None,
+            tags=request.tags,
+            ledger=ledger,
+        )
+        prepared = prepare(
+            RunInput(flags=flags, command=request.command, quiet=request.quiet),
+            environ,
+            os.getcwd(),
+        )
+        code = execute(prepared, quiet=request.quiet, mask_secrets=False)
+        if not request.quiet:
+            print(f"sandbox: exit {code}; ledger {ledger}", file=sys.stderr, flush=True)
+        return code
+
+
+def _serve() -> int:
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    print("sandbox: serving until Ctrl-C", file=sys.stderr, flush=True)
+    while not stop.wait(3600):
+        pass
+    return 0

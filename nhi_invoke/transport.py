@@ -1,0 +1,67 @@
+"""A small HTTP client on the standard library: one request, classified failures.
+
+Cloud SDKs are too heavy for the common path (`import boto3` alone costs more than the whole
+exchange), so unsigned calls (CI token endpoints, the web identity exchange) go through here.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from nhi_invoke import __version__
+from nhi_invoke.retry import Retryable
+
+USER_AGENT = f"nhi-invoke/{__version__}"
+DEFAULT_TIMEOUT_SECONDS = 10.0
+# A response larger than this is not what any endpoint we call sends.
+MAX_BODY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == 429 or self.status >= 500
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> Response:
+    """Send one request; a connection-level failure raises `Retryable`, any response returns."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    all_headers = {"User-Agent": USER_AGENT, "Connection": "close", **(headers or {})}
+    try:
+        conn.request(method, target, body=body, headers=all_headers)
+        resp = conn.getresponse()
+        data = resp.read(MAX_BODY_BYTES + 1)
+        return Response(status=resp.status, body=data[:MAX_BODY_BYTES])
+    except TimeoutError as exc:
+        raise Retryable(f"no answer from {parts.hostname} within {timeout:g} s", exc) from exc
+    except (ConnectionError, http.client.HTTPException, OSError) as exc:
+        raise Retryable(f"{type(exc).__name__} talking to {parts.hostname}", exc) from exc
+    finally:
+        conn.close()

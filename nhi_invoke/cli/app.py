@@ -43,23 +43,24 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in _own_arguments(args) or os.environ.get("NHI_DEBUG") == "1"
     _configure_logging(debug)
 
-    import click  # noqa: PLC0415 - after the --version fast path
+    import typer  # noqa: PLC0415 - after the --version fast path
     from typer.main import get_command  # noqa: PLC0415
 
     from nhi_invoke.cli.commands import app  # noqa: PLC0415
 
     try:
         result = get_command(app).main(args=args, prog_name="nhi-invoke", standalone_mode=False)
-    except click.exceptions.Exit as done:
-        return done.exit_code
-    except click.exceptions.Abort:
+    except typer.Exit as done:
+        return int(done.exit_code)
+    except typer.Abort:
         return 130
-    except click.ClickException as bad:
-        hint = ""
-        if isinstance(bad, click.UsageError) and bad.ctx is not None:
-            hint = f"; fix: see '{bad.ctx.command_path} --help'"
-        _error_line(bad.format_message().replace("\n", " ") + hint)
-        return EXIT_USAGE if isinstance(bad, click.UsageError) else bad.exit_code
+    except typer.TyperException as bad:
+        # typer's (vendored) click usage errors: an unknown option, a bad value.
+        message = getattr(bad, "format_message", lambda: str(bad))()
+        context = getattr(bad, "ctx", None)
+        hint = f"; fix: see '{context.command_path} --help'" if context is not None else ""
+        _error_line(str(message).replace("\n", " ") + hint)
+        return int(getattr(bad, "exit_code", EXIT_USAGE))
     except NhiError as error:
         if debug:
             traceback.print_exc(file=sys.stderr)

@@ -1,0 +1,140 @@
+"""End-to-end fixtures: the installed `nhi-invoke` as a real process, against the sandbox
+emulators (OIDC issuer + moto) running as another real process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NHI = shutil.which("nhi-invoke", path=os.path.dirname(sys.executable)) or "nhi-invoke"
+CHILD = str(Path(__file__).with_name("child_identity.py"))
+READY_TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def masked(self) -> set[str]:
+        """The values nhi-invoke registered with `::add-mask::`."""
+        prefix = "::add-mask::"
+        return {line[len(prefix) :] for line in self.stdout.splitlines() if line.startswith(prefix)}
+
+    @property
+    def secrets(self) -> set[str]:
+        """The masked values that are secret. Access key ids are masked too (as
+        configure-aws-credentials does) but are not secret: the ledger records them so that
+        CloudTrail events can be tied to the invocation."""
+        return {v for v in self.masked if not re.fullmatch(r"(ASIA|AKIA)[A-Z0-9]{16}", v)}
+
+    @property
+    def unmasked_stdout(self) -> str:
+        return "\n".join(l for l in self.stdout.splitlines() if not l.startswith("::add-mask::"))
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """`nhi-invoke sandbox` serving its emulators for the whole session."""
+    ready = tmp_path_factory.mktemp("sandbox") / "ready.json"
+    proc = subprocess.Popen(
+        [NHI, "sandbox", "--quiet", "--ready-file", str(ready)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not ready.exists() or ready.stat().st_size == 0:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"sandbox exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("sandbox did not become ready")
+        time.sleep(0.05)
+    time.sleep(0.05)  # the file is written in one go, but let the writer close it
+    info = json.loads(ready.read_text())
+    yield info
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def base_env(home: Path) -> dict[str, str]:
+    """A clean environment with no CI: only what a process needs to run."""
+    return {
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", os.defpath),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+@pytest.fixture
+def github_env(base_env: dict[str, str], sandbox: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+    """A GitHub Actions job's environment whose token endpoint and AWS are the emulators."""
+    runner_temp = tmp_path / "runner_temp"
+    runner_temp.mkdir()
+    return base_env | sandbox["environ"] | {"RUNNER_TEMP": str(runner_temp)}
+
+
+def ledger_path(env: dict[str, str]) -> Path:
+    return Path(env["RUNNER_TEMP"]) / "nhi-invoke" / "ledger.jsonl"
+
+
+def ledger_events(env: dict[str, str]) -> list[dict[str, Any]]:
+    path = ledger_path(env)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def run_nhi(args: list[str], env: dict[str, str], timeout: float = 60, **kwargs: Any) -> Result:
+    done = subprocess.run(
+        [NHI, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        **kwargs,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def child_command(report: Path) -> list[str]:
+    """A child that proves its identity with boto3 and reports what it was given."""
+    return [sys.executable, CHILD, str(report)]
+
+
+def assert_no_leak(result: Result, secrets: set[str], *files: Path) -> None:
+    """No secret outside `::add-mask::` lines: not in stdout, stderr, or any file given."""
+    for secret in secrets:
+        assert secret, "an empty secret cannot be checked"
+        assert secret not in result.unmasked_stdout
+        assert secret not in result.stderr
+        for path in files:
+            if path.exists():
+                assert secret not in path.read_text(errors="replace"), f"secret in {path}"

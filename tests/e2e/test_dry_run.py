@@ -1,0 +1,158 @@
+"""`run --dry-run`: the plan with no CI, no token and no network; no cloud SDK imported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import run_nhi
+
+pytestmark = pytest.mark.e2e
+ROLE = "arn:aws:iam::123456789012:role/deploy"
+ENTRY = "arn:aws:iam::123456789012:role/entry"
+
+
+def test_dry_run_without_ci_or_token_prints_the_plan(base_env: dict[str, str], home: Path) -> None:
+    result = run_nhi(
+        [
+            "run",
+            "--dry-run",
+            "--step-id",
+            "deploy-web",
+            "--aws-role-arn",
+            ROLE,
+            "--",
+            "terraform",
+            "apply",
+        ],
+        base_env,
+    )
+    assert result.code == 0, result.stderr
+    for expected in (
+        "dry run",
+        "deploy-web",
+        ROLE,
+        "AssumeRoleWithWebIdentity",
+        "AWS_SESSION_TOKEN",
+        "terraform apply",
+        "expire",
+    ):
+        assert expected in result.stdout
+    assert not (home / ".local").exists()  # no ledger: nothing happened
+
+
+def test_dry_run_json_describes_the_chained_plan(base_env: dict[str, str]) -> None:
+    env = base_env | {"AWS_PROFILE": "dev", "NHI_AWS_DURATION": "1800"}
+    result = run_nhi(
+        [
+            "run",
+            "--dry-run",
+            "--json",
+            "--step-id",
+            "deploy-web",
+            "--aws-oidc-role-arn",
+            ENTRY,
+            "--aws-role-arn",
+            ROLE,
+            "--tag",
+            "team=web",
+            "--",
+            "true",
+        ],
+        env,
+    )
+    assert result.code == 0, result.stderr
+    plan: dict[str, Any] = json.loads(result.stdout)
+    aws = plan["aws"]
+    assert aws["chained"] is True
+    assert aws["duration_seconds"] == 1800
+    assert aws["session_name"].startswith("deploy-web.")
+    assert aws["tags"]["nhi:step"] == "deploy-web" and aws["tags"]["team"] == "web"
+    assert aws["source_identity"] == plan["invocation_id"]
+    assert "AWS_PROFILE" in plan["env_removed"]
+    assert plan["ci"] == {"provider": "local"}
+
+
+def test_config_file_supplies_step_settings(base_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "nhi-invoke.toml").write_text(
+        f'[defaults]\naws-region = "eu-west-1"\n\n[steps.deploy-web]\naws-role-arn = "{ROLE}"\n'
+        "aws-duration = 1200\n"
+    )
+    result = run_nhi(
+        ["run", "--dry-run", "--json", "--step-id", "deploy-web", "--", "true"],
+        base_env,
+        cwd=tmp_path,
+    )
+    assert result.code == 0, result.stderr
+    aws = json.loads(result.stdout)["aws"]
+    assert (aws["role_arn"], aws["region"], aws["duration_seconds"]) == (ROLE, "eu-west-1", 1200)
+
+
+@pytest.mark.parametrize(
+    ("argv", "forbidden"),
+    [
+        (["--version"], ("botocore", "boto3", "google", "typer", "rich")),
+        (
+            ["run", "--dry-run", "--json", "--aws-role-arn", ROLE, "--", "true"],
+            ("botocore", "boto3", "google", "jwt", "cryptography"),
+        ),
+    ],
+    ids=["version", "dry-run"],
+)
+def test_fast_paths_import_no_cloud_sdk(
+    argv: list[str], forbidden: tuple[str, ...], base_env: dict[str, str]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "nhi_invoke", *argv],
+        env=base_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert imported, "importtime printed nothing"
+    assert not imported & set(forbidden)
+
+
+def test_single_hop_run_imports_neither_botocore_nor_google_auth(
+    github_env: dict[str, str], sandbox: dict[str, Any]
+) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "nhi_invoke",
+            "run",
+            "--quiet",
+            "--aws-role-arn",
+            sandbox["target_role_arn"],
+            "--step-id",
+            "lean",
+            "--",
+            "true",
+        ],
+        env=github_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "json" in imported
+    assert not imported & {"botocore", "boto3", "google"}

@@ -135,7 +135,7 @@ def _parse_int(name: str, raw: Any) -> int:
         ) from exc
 
 
-def _load_toml(path: str, explicit: bool) -> dict[str, Any] | None:
+def _load_toml(path: str, *, explicit: bool) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
@@ -243,140 +243,177 @@ def sts_endpoint(environ: Mapping[str, str], region: str) -> str:
     return f"https://sts.{region}.{suffix}"
 
 
-def resolve(flags: RunFlags, environ: Mapping[str, str], context: CIContext, cwd: str) -> Settings:
-    """Merge the four sources and validate the result."""
-    config_path = flags.config or environ.get("NHI_CONFIG")
-    explicit_config = config_path is not None
-    config_path = config_path or os.path.join(cwd, CONFIG_FILE_NAME)
-    toml = _load_toml(config_path, explicit_config)
-    warnings: list[str] = []
+@dataclass(frozen=True)
+class _Sources:
+    """The environment and the config file, consulted in that order after the flags."""
 
-    # The step id comes first: it selects the [steps.<id>] table.
-    step_source, step_id = "flag --step-id", flags.step_id
-    if step_id is None and environ.get("NHI_STEP_ID"):
-        step_source, step_id = "NHI_STEP_ID", environ["NHI_STEP_ID"]
-    if step_id is None and context.step:
-        step_source, step_id = f"{context.provider} step", context.step
-    if step_id is None and context.job:
-        step_source, step_id = f"{context.provider} job", context.job
-        warnings.append(
-            f"the step has no id, so the job name {context.job!r} names it; give the "
-            "step an 'id:' or pass --step-id so each step has its own name"
-        )
-    if step_id is None:
-        step_source, step_id = "default", "local"
-        warnings.append("no step id: pass --step-id so the session names the step it serves")
-    step_id = _validate_step_id(step_id, step_source)
+    environ: Mapping[str, str]
+    file_values: Mapping[str, Any]
+    config_path: str
 
-    file_values: dict[str, Any] = {}
-    if toml is not None:
-        file_values.update(_table(toml.get("defaults", {}), "defaults", config_path))
-        steps = toml.get("steps", {})
-        if not isinstance(steps, dict):
-            raise ConfigError(
-                f"{config_path}: [steps] is not a table", "write [steps.<step-id>] tables"
-            )
-        if step_id in steps:
-            file_values.update(_table(steps[step_id], f"steps.{step_id}", config_path))
-
-    def pick(name: str, flag_value: Any, parse: Callable[[str, Any], Any] = lambda _n, v: v) -> Any:
+    def pick(
+        self, name: str, flag_value: Any, parse: Callable[[str, Any], Any] | None = None
+    ) -> Any:
+        """The first value given: flag, then NHI_* variable, then config file."""
+        parse = parse or (lambda _where, value: value)
         if flag_value is not None:
             return parse(f"--{name.replace('_', '-')}", flag_value)
         for var in ENV_VARS.get(name, ()):
-            if environ.get(var):
-                return parse(var, environ[var])
+            if self.environ.get(var):
+                return parse(var, self.environ[var])
         key = name.replace("_", "-")
-        if key in file_values:
-            return parse(f"{key} in {config_path}", file_values[key])
+        if key in self.file_values:
+            return parse(f"{key} in {self.config_path}", self.file_values[key])
         return None
 
-    def as_bool(name: str, raw: Any) -> bool:
-        return raw if isinstance(raw, bool) else _parse_bool(name, str(raw))
+    def pick_bool(self, name: str, flag_value: bool | None) -> bool | None:
+        def parse(where: str, raw: Any) -> bool:
+            return raw if isinstance(raw, bool) else _parse_bool(where, str(raw))
 
-    role = pick("aws_role_arn", flags.aws_role_arn)
-    entry_role = pick("aws_oidc_role_arn", flags.aws_oidc_role_arn)
-    for label, arn in (("--aws-role-arn", role), ("--aws-oidc-role-arn", entry_role)):
-        if arn is not None and not ROLE_ARN.fullmatch(str(arn)):
-            raise ConfigError(
-                f"{label} {str(arn)[:120]!r} is not an IAM role ARN",
-                "use arn:aws:iam::<12-digit account>:role/<name>",
-            )
-    if role is None:
-        raise ConfigError(
-            "no cloud identity to issue: no role given",
-            "pass --aws-role-arn (or set NHI_AWS_ROLE_ARN, or aws-role-arn in nhi-invoke.toml)",
-        )
+        return self.pick(name, flag_value, parse)  # type: ignore[no-any-return]
 
-    region = pick("aws_region", flags.aws_region) or DEFAULT_REGION
-    if not REGION.fullmatch(region):
-        raise ConfigError(
-            f"--aws-region {region[:40]!r} is not an AWS region name", "use e.g. us-east-1"
+
+def _step(
+    flags: RunFlags, environ: Mapping[str, str], context: CIContext
+) -> tuple[str, str, list[str]]:
+    """The step id, where it came from, and warnings when it had to be guessed."""
+    candidates = [
+        ("flag --step-id", flags.step_id),
+        ("NHI_STEP_ID", environ.get("NHI_STEP_ID") or None),
+        (f"{context.provider} step", context.step),
+    ]
+    for source, value in candidates:
+        if value is not None:
+            return _validate_step_id(value, source), source, []
+    if context.job:
+        warning = (
+            f"the step has no id, so the job name {context.job!r} names it; give the step "
+            "an 'id:' or pass --step-id so each step has its own name"
         )
-    duration = pick("aws_duration", flags.aws_duration, _parse_int)
-    chained = entry_role is not None
+        return (
+            _validate_step_id(context.job, f"{context.provider} job"),
+            f"{context.provider} job",
+            [warning],
+        )
+    return "local", "default", ["no step id: pass --step-id so the session names its step"]
+
+
+def _file_values(toml: Mapping[str, Any] | None, step_id: str, path: str) -> dict[str, Any]:
+    """[defaults], overlaid with [steps.<step_id>]."""
+    if toml is None:
+        return {}
+    values = dict(_table(toml.get("defaults", {}), "defaults", path))
+    steps = toml.get("steps", {})
+    if not isinstance(steps, dict):
+        raise ConfigError(f"{path}: [steps] is not a table", "write [steps.<step-id>] tables")
+    if step_id in steps:
+        values.update(_table(steps[step_id], f"steps.{step_id}", path))
+    return values
+
+
+def _role_arn(label: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not ROLE_ARN.fullmatch(str(value)):
+        raise ConfigError(
+            f"{label} {str(value)[:120]!r} is not an IAM role ARN",
+            "use arn:aws:iam::<12-digit account>:role/<name>",
+        )
+    return str(value)
+
+
+def _duration(value: int | None, chained: bool) -> int:
     upper = AWS_CHAINED_MAX_DURATION if chained else AWS_MAX_DURATION
-    if duration is None:
-        duration = AWS_MIN_DURATION
+    duration = AWS_MIN_DURATION if value is None else value
     if not AWS_MIN_DURATION <= duration <= upper:
         why = " (role chaining caps sessions at one hour)" if chained else ""
         raise ConfigError(
             f"--aws-duration {duration} is outside {AWS_MIN_DURATION}-{upper} s{why}",
             f"pass a duration between {AWS_MIN_DURATION} and {upper} seconds",
         )
+    return duration
 
-    policy_path = pick("aws_session_policy", flags.aws_session_policy)
-    session_policy = _read_policy(str(policy_path)) if policy_path is not None else None
-    policy_arns = flags.aws_policy_arns or tuple(file_values.get("aws-policy-arn", ()))
-    if len(policy_arns) > MAX_POLICY_ARNS:
+
+def _policy_arns(values: tuple[str, ...]) -> tuple[str, ...]:
+    if len(values) > MAX_POLICY_ARNS:
         raise ConfigError(
-            f"{len(policy_arns)} managed session policies, more than {MAX_POLICY_ARNS}",
-            "pass at most 10 --aws-policy-arn",
+            f"{len(values)} managed session policies, more than {MAX_POLICY_ARNS}",
+            f"pass at most {MAX_POLICY_ARNS} --aws-policy-arn",
         )
-    for arn in policy_arns:
+    for arn in values:
         if not POLICY_ARN.fullmatch(str(arn)):
             raise ConfigError(
                 f"--aws-policy-arn {str(arn)[:120]!r} is not an IAM policy ARN",
                 "use arn:aws:iam::<account or aws>:policy/<name>",
             )
+    return tuple(str(a) for a in values)
 
+
+def resolve(flags: RunFlags, environ: Mapping[str, str], context: CIContext, cwd: str) -> Settings:
+    """Merge flags, NHI_* variables, nhi-invoke.toml and defaults, and validate the result."""
+    given_path = flags.config or environ.get("NHI_CONFIG")
+    config_path = given_path or os.path.join(cwd, CONFIG_FILE_NAME)
+    toml = _load_toml(config_path, explicit=given_path is not None)
+    # The step id comes first: it selects the [steps.<id>] table.
+    step_id, step_source, warnings = _step(flags, environ, context)
+    sources = _Sources(environ, _file_values(toml, step_id, config_path), config_path)
+
+    role = _role_arn("--aws-role-arn", sources.pick("aws_role_arn", flags.aws_role_arn))
+    entry_role = _role_arn(
+        "--aws-oidc-role-arn", sources.pick("aws_oidc_role_arn", flags.aws_oidc_role_arn)
+    )
+    if role is None:
+        raise ConfigError(
+            "no cloud identity to issue: no role given",
+            "pass --aws-role-arn (or set NHI_AWS_ROLE_ARN, or aws-role-arn in nhi-invoke.toml)",
+        )
+    region = sources.pick("aws_region", flags.aws_region) or DEFAULT_REGION
+    if not REGION.fullmatch(region):
+        raise ConfigError(
+            f"--aws-region {region[:40]!r} is not an AWS region name", "use e.g. us-east-1"
+        )
+    chained = entry_role is not None
+    policy_path = sources.pick("aws_session_policy", flags.aws_session_policy)
     tags = (
         tuple(parse_tag(t) for t in flags.tags)
         if flags.tags
-        else _toml_tags(file_values.get("tags"), config_path)
+        else _toml_tags(sources.file_values.get("tags"), config_path)
     )
-
-    source_identity = pick("aws_source_identity", flags.aws_source_identity, as_bool)
-    audience = pick("aws_audience", flags.aws_audience) or DEFAULT_AWS_AUDIENCE
-    token_file = pick("token_file", flags.token_file)
-    token_env = pick("token_env", flags.token_env)
-    if token_file is not None and token_env is not None:
-        raise ConfigError(
-            "both a token file and a token variable are given",
-            "pass only one of --token-file and --token-env",
-        )
+    source_identity = sources.pick_bool("aws_source_identity", flags.aws_source_identity)
     if not chained and (tags or source_identity):
         raise ConfigError(
             "session tags and SourceIdentity need a chained hop (AssumeRoleWithWebIdentity "
             "accepts neither)",
             "add --aws-oidc-role-arn with an entry role, or drop --tag/--aws-source-identity",
         )
+    token_file = sources.pick("token_file", flags.token_file)
+    token_env = sources.pick("token_env", flags.token_env)
+    if token_file is not None and token_env is not None:
+        raise ConfigError(
+            "both a token file and a token variable are given",
+            "pass only one of --token-file and --token-env",
+        )
     return Settings(
         step_id=step_id,
         step_source=step_source,
-        aws_role_arn=str(role),
-        aws_oidc_role_arn=str(entry_role) if entry_role else None,
+        aws_role_arn=role,
+        aws_oidc_role_arn=entry_role,
         aws_region=region,
-        aws_duration=duration,
-        aws_session_policy=session_policy,
-        aws_policy_arns=tuple(str(a) for a in policy_arns),
+        aws_duration=_duration(
+            sources.pick("aws_duration", flags.aws_duration, _parse_int), chained
+        ),
+        aws_session_policy=_read_policy(str(policy_path)) if policy_path is not None else None,
+        aws_policy_arns=_policy_arns(
+            flags.aws_policy_arns or tuple(sources.file_values.get("aws-policy-arn", ()))
+        ),
         tags=tags,
         aws_source_identity=chained if source_identity is None else source_identity,
-        aws_audience=str(audience),
+        aws_audience=str(sources.pick("aws_audience", flags.aws_audience) or DEFAULT_AWS_AUDIENCE),
         aws_sts_endpoint=sts_endpoint(environ, region),
         token_file=str(token_file) if token_file else None,
         token_env=str(token_env) if token_env else None,
-        ledger_path=str(pick("ledger", flags.ledger) or default_ledger_path(environ)),
-        keep_oidc_env=bool(pick("keep_oidc_env", flags.keep_oidc_env, as_bool)),
+        ledger_path=str(sources.pick("ledger", flags.ledger) or default_ledger_path(environ)),
+        keep_oidc_env=bool(sources.pick_bool("keep_oidc_env", flags.keep_oidc_env)),
         config_path=config_path if toml is not None else None,
         warnings=tuple(warnings),
     )

@@ -29,6 +29,9 @@ class NhiError(Exception):
         text = self.message if not self.hint else f"{self.message}; fix: {self.hint}"
         return "".join(ch if ch.isprintable() else "?" for ch in text)
 
+    def __str__(self) -> str:
+        return self.one_line()
+
 
 class UsageError(NhiError):
     """Bad flags or arguments."""

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.TyperException as bad:
         # typer's (vendored) click usage errors: an unknown option, a bad value.
-        message = getattr(bad, "format_message", lambda: str(bad))()
+        format_message = getattr(bad, "format_message", None)
+        message = format_message() if callable(format_message) else str(bad)
         context = getattr(bad, "ctx", None)
         hint = f"; fix: see '{context.command_path} --help'" if context is not None else ""
         _error_line(str(message).replace("\n", " ") + hint)

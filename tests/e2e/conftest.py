@@ -44,7 +44,9 @@ class Result:
 
     @property
     def unmasked_stdout(self) -> str:
-        return "\n".join(l for l in self.stdout.splitlines() if not l.startswith("::add-mask::"))
+        return "\n".join(
+            line for line in self.stdout.splitlines() if not line.startswith("::add-mask::")
+        )
 
 
 @pytest.fixture(scope="session")

@@ -216,7 +216,8 @@ def test_command_not_found_is_127_and_mints_nothing(
 ) -> None:
     result = run_nhi(["run", *_role(sandbox), "--", "no-such-command-xyz"], github_env)
     assert result.code == 127
-    assert "not found" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert "not found" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
     assert ledger_events(github_env) == []
 
 

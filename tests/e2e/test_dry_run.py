@@ -72,7 +72,8 @@ def test_dry_run_json_describes_the_chained_plan(base_env: dict[str, str]) -> No
     assert aws["chained"] is True
     assert aws["duration_seconds"] == 1800
     assert aws["session_name"].startswith("deploy-web.")
-    assert aws["tags"]["nhi:step"] == "deploy-web" and aws["tags"]["team"] == "web"
+    assert aws["tags"]["nhi:step"] == "deploy-web"
+    assert aws["tags"]["team"] == "web"
     assert aws["source_identity"] == plan["invocation_id"]
     assert "AWS_PROFILE" in plan["env_removed"]
     assert plan["ci"] == {"provider": "local"}

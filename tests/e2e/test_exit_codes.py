@@ -65,7 +65,8 @@ def test_child_exit_code_is_returned_unchanged(
     )
     assert result.code == 7
     finished = ledger_events(github_env)[-1]
-    assert finished["event"] == "invocation.finished" and finished["exit_code"] == 7
+    assert finished["event"] == "invocation.finished"
+    assert finished["exit_code"] == 7
 
 
 def test_child_killed_by_sigkill_gives_137(
@@ -162,7 +163,7 @@ def test_ctrl_c_in_a_terminal_reaches_the_child_once(
     ]
     pid, master = pty.fork()
     if pid == 0:  # the child: a session leader whose controlling terminal is the pty
-        os.execve(NHI, argv, github_env)
+        os.execve(NHI, argv, github_env)  # noqa: S606 - the program under test
     drain = threading.Thread(target=_drain, args=(master,), daemon=True)
     drain.start()
     try:

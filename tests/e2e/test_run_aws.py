@@ -161,12 +161,13 @@ def test_every_secret_is_masked_before_the_child_runs_and_appears_nowhere_else(
         github_env, tmp_path, "--step-id", "mask", "--aws-role-arn", sandbox["target_role_arn"]
     )
     mask_lines = [
-        i for i, l in enumerate(result.stdout.splitlines()) if l.startswith("::add-mask::")
+        i for i, line in enumerate(result.stdout.splitlines()) if line.startswith("::add-mask::")
     ]
     child_line = next(
-        i for i, l in enumerate(result.stdout.splitlines()) if l.startswith("child: identity")
+        i for i, line in enumerate(result.stdout.splitlines()) if line.startswith("child: identity")
     )
-    assert mask_lines and max(mask_lines) < child_line
+    assert mask_lines
+    assert max(mask_lines) < child_line
     assert set(report["secrets"]) <= result.masked
     assert report["values"]["AWS_ACCESS_KEY_ID"] in result.masked
     # The OIDC token is masked too: exactly one JWT-shaped value among the masks.

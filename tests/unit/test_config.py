@@ -1,0 +1,172 @@
+"""Settings: flags > NHI_* variables > nhi-invoke.toml > defaults, validated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nhi_invoke.ci.interface import LOCAL, CIContext
+from nhi_invoke.config import RunFlags, resolve
+from nhi_invoke.errors import ConfigError
+
+ROLE = "arn:aws:iam::123456789012:role/deploy"
+OTHER = "arn:aws:iam::123456789012:role/other"
+ENTRY = "arn:aws:iam::123456789012:role/entry"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "nhi-invoke.toml"
+    path.write_text(text)
+    return path
+
+
+def test_flags_beat_variables_beat_the_file_beat_defaults(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        f'[defaults]\naws-role-arn = "{OTHER}"\naws-duration = 1000\naws-region = "eu-west-1"\n',
+    )
+    environ = {"NHI_AWS_DURATION": "2000"}
+    settings = resolve(RunFlags(aws_role_arn=ROLE), environ, LOCAL, str(tmp_path))
+    assert settings.aws_role_arn == ROLE
+    assert settings.aws_duration == 2000
+    assert settings.aws_region == "eu-west-1"
+    assert settings.aws_audience == "sts.amazonaws.com"
+
+
+def test_the_step_table_overrides_defaults(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        f'[defaults]\naws-role-arn = "{OTHER}"\n[steps.deploy]\naws-role-arn = '
+        f'"{ROLE}"\ntags = {{ team = "web" }}\naws-oidc-role-arn = "{ENTRY}"\n',
+    )
+    settings = resolve(RunFlags(step_id="deploy"), {}, LOCAL, str(tmp_path))
+    assert settings.aws_role_arn == ROLE
+    assert settings.tags == (("team", "web"),)
+    assert settings.aws_source_identity is True  # on by default when chained
+
+
+def test_the_ci_step_selects_its_table(tmp_path: Path) -> None:
+    _write(tmp_path, f'[steps.build]\naws-role-arn = "{ROLE}"\n')
+    context = CIContext(provider="gitlab", step="build", job="build")
+    settings = resolve(RunFlags(), {}, context, str(tmp_path))
+    assert (settings.step_id, settings.step_source) == ("build", "gitlab step")
+
+
+def test_a_job_without_step_id_warns() -> None:
+    context = CIContext(provider="github", job="deploy")
+    settings = resolve(RunFlags(aws_role_arn=ROLE), {}, context, "/nonexistent")
+    assert settings.step_id == "deploy"
+    assert "give the step an 'id:'" in settings.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[defaults]\naws-role = 'x'\n", "unknown key 'aws-role'"),
+        ("[default]\n", "unknown table"),
+        ("[defaults\n", "not valid TOML"),
+        ("steps = 3\n", "[steps] is not a table"),
+        ("[defaults]\ntags = ['a']\n", "tags must be a table"),
+    ],
+)
+def test_bad_config_files_are_configuration_errors(tmp_path: Path, text: str, needle: str) -> None:
+    _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=needle.replace("[", r"\[")):
+        resolve(RunFlags(aws_role_arn=ROLE), {}, LOCAL, str(tmp_path))
+
+
+def test_an_explicit_config_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve(RunFlags(aws_role_arn=ROLE, config=str(tmp_path / "x.toml")), {}, LOCAL, "/")
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (RunFlags(), "no role given"),
+        (RunFlags(aws_role_arn="arn:aws:iam::123:role/x"), "not an IAM role ARN"),
+        (RunFlags(aws_role_arn=ROLE, aws_oidc_role_arn="role/entry"), "not an IAM role ARN"),
+        (RunFlags(aws_role_arn=ROLE, aws_duration=899), "outside 900-43200"),
+        (RunFlags(aws_role_arn=ROLE, aws_duration=43201), "outside 900-43200"),
+        (RunFlags(aws_role_arn=ROLE, aws_oidc_role_arn=ENTRY, aws_duration=3601), "one hour"),
+        (RunFlags(aws_role_arn=ROLE, aws_region="mars"), "not an AWS region"),
+        (
+            RunFlags(aws_role_arn=ROLE, aws_policy_arns=("arn:aws:iam::aws:role/x",)),
+            "not an IAM policy ARN",
+        ),
+        (
+            RunFlags(
+                aws_role_arn=ROLE,
+                aws_policy_arns=tuple(f"arn:aws:iam::aws:policy/p{i}" for i in range(11)),
+            ),
+            "more than 10",
+        ),
+        (RunFlags(aws_role_arn=ROLE, tags=("novalue",)), "not KEY=VALUE"),
+        (RunFlags(aws_role_arn=ROLE, token_file="a", token_env="B"), "only one of"),
+        (RunFlags(aws_role_arn=ROLE, step_id="x" * 201), "characters long"),
+        (RunFlags(aws_role_arn=ROLE, step_id="a\nb"), "control character"),
+        (RunFlags(aws_role_arn=ROLE, aws_source_identity=True), "chained hop"),
+    ],
+)
+def test_invalid_settings_name_the_problem(flags: RunFlags, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        resolve(flags, {}, LOCAL, "/nonexistent")
+
+
+def test_variable_booleans_and_numbers_are_parsed() -> None:
+    with pytest.raises(ConfigError, match="not a whole number"):
+        resolve(RunFlags(aws_role_arn=ROLE), {"NHI_AWS_DURATION": "15m"}, LOCAL, "/nonexistent")
+    with pytest.raises(ConfigError, match="not a boolean"):
+        resolve(RunFlags(aws_role_arn=ROLE), {"NHI_KEEP_OIDC_ENV": "maybe"}, LOCAL, "/x")
+
+
+def test_session_policy_is_compacted_and_checked(tmp_path: Path) -> None:
+    policy = tmp_path / "p.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+            },
+            indent=4,
+        )
+    )
+    settings = resolve(
+        RunFlags(aws_role_arn=ROLE, aws_session_policy=str(policy)), {}, LOCAL, "/nonexistent"
+    )
+    assert settings.aws_session_policy is not None
+    assert " " not in settings.aws_session_policy
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("{not json", "not JSON"),
+        ('{"Version": "2012-10-17"}', "not an IAM policy document"),
+        (json.dumps({"Statement": [{"Sid": "x" * 2100}]}), "more than the 2048"),
+    ],
+)
+def test_bad_session_policies_are_refused(tmp_path: Path, content: str, needle: str) -> None:
+    policy = tmp_path / "p.json"
+    policy.write_text(content)
+    with pytest.raises(ConfigError, match=needle):
+        resolve(RunFlags(aws_role_arn=ROLE, aws_session_policy=str(policy)), {}, LOCAL, "/x")
+
+
+def test_sts_endpoint_is_regional_unless_overridden() -> None:
+    settings = resolve(RunFlags(aws_role_arn=ROLE, aws_region="eu-central-1"), {}, LOCAL, "/x")
+    assert settings.aws_sts_endpoint == "https://sts.eu-central-1.amazonaws.com"
+    overridden = resolve(
+        RunFlags(aws_role_arn=ROLE), {"AWS_ENDPOINT_URL_STS": "http://h:1/"}, LOCAL, "/x"
+    )
+    assert overridden.aws_sts_endpoint == "http://h:1"
+
+
+def test_ledger_defaults_to_runner_temp_on_github() -> None:
+    environ = {"GITHUB_ACTIONS": "true", "RUNNER_TEMP": "/rt", "HOME": "/h"}
+    settings = resolve(RunFlags(aws_role_arn=ROLE), environ, LOCAL, "/x")
+    assert settings.ledger_path == "/rt/nhi-invoke/ledger.jsonl"
+    local = resolve(RunFlags(aws_role_arn=ROLE), {"HOME": "/h"}, LOCAL, "/x")
+    assert local.ledger_path == "/h/.local/state/nhi-invoke/ledger.jsonl"

@@ -57,7 +57,7 @@ class ScriptedServer:
         class Handler(BaseHTTPRequestHandler):
             disable_nagle_algorithm = True
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def _serve(self) -> None:

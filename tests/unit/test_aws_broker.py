@@ -105,9 +105,11 @@ def test_a_persistently_invalid_token_is_refused_after_one_refetch() -> None:
 
 
 def test_access_denied_is_refused_at_once_with_the_claims() -> None:
-    with ScriptedServer().answer(403, _error("AccessDenied", "Not authorized")) as sts:
-        with pytest.raises(RefusedError) as caught:
-            AwsBroker(_plan(sts.url), FAST).issue(Tokens(), lambda g: None)
+    with (
+        ScriptedServer().answer(403, _error("AccessDenied", "Not authorized")) as sts,
+        pytest.raises(RefusedError) as caught,
+    ):
+        AwsBroker(_plan(sts.url), FAST).issue(Tokens(), lambda g: None)
     assert len(sts.requests) == 1
     message = caught.value.one_line()
     assert "sub='repo:o/r:ref:refs/heads/main'" in message

@@ -159,7 +159,7 @@ def test_gitlab_without_id_tokens_says_how_to_declare_one() -> None:
 
 
 def test_bitbucket_without_oidc_says_to_enable_it() -> None:
-    context, provider = detect({"BITBUCKET_BUILD_NUMBER": "1"})
+    _, provider = detect({"BITBUCKET_BUILD_NUMBER": "1"})
     assert provider is not None
     with pytest.raises(ConfigError) as caught:
         provider.fetch_token({"BITBUCKET_BUILD_NUMBER": "1"}, "a", FAST)

@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         result = get_command(app).main(args=args, prog_name="nhi-invoke", standalone_mode=False)
     except typer.Exit as done:
         return int(done.exit_code)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
+        # Ctrl-C before `run` installed its own handlers: nothing was minted yet.
         return 130
     except typer.TyperException as bad:
         # typer's (vendored) click usage errors: an unknown option, a bad value.

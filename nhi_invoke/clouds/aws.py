@@ -101,7 +101,7 @@ class AwsBroker:
         record(first)
         if not self.plan.chained:
             return first
-        target = self._grant(self._assume_role(creds), "child", self.plan.role_arn)
+        target = self._grant(self._assume_role(creds, current), "child", self.plan.role_arn)
         record(target)
         return target
 
@@ -139,18 +139,26 @@ class AwsBroker:
             ),
         )
 
-    def _refused(self, role: str, error: StsError, token: str) -> NhiError:
+    def _refused(
+        self, role: str, error: StsError, token: str, *, chained_hop: bool = False
+    ) -> NhiError:
         if error.code in CONFIG_CODES:
             return ConfigError(
                 f"STS rejected the request for {role}: {error.code}: {error.message[:300]}",
                 "fix the option STS names",
             )
         claims = _claims_hint(token)
+        hint = (
+            f"the target role's trust policy must allow {self.plan.entry_role_arn} "
+            "sts:AssumeRole, sts:TagSession and sts:SetSourceIdentity"
+            if chained_hop
+            else "check the role's trust policy: its Federated principal must be your CI's "
+            "OIDC provider and its aud/sub conditions must match these claims"
+        )
         return RefusedError(
             f"STS refused {role}: {error.code}: {error.message[:300]}"
             + (f" (token {claims})" if claims else ""),
-            "check the role's trust policy: its Federated principal must be your CI's OIDC "
-            "provider and its aud/sub conditions must match these claims",
+            hint,
         )
 
     def _web_identity(self, role: str, token: str, duration: int) -> StsCredentials:
@@ -174,7 +182,7 @@ class AwsBroker:
 
         return self._with_retries(attempt, "AssumeRoleWithWebIdentity")
 
-    def _assume_role(self, entry: StsCredentials) -> StsCredentials:
+    def _assume_role(self, entry: StsCredentials, token: str) -> StsCredentials:
         import botocore.exceptions  # noqa: PLC0415 - botocore only for the signed hop
 
         client = self._sts_client(entry)
@@ -202,7 +210,7 @@ class AwsBroker:
                 sts_error = StsError(error.get("Code", "Unknown"), error.get("Message", ""), status)
                 if sts_error.code in RETRYABLE_CODES or status >= 500:
                     raise Retryable(f"{sts_error.code} from STS") from exc
-                raise self._refused(self.plan.role_arn, sts_error, "") from exc
+                raise self._refused(self.plan.role_arn, sts_error, token, chained_hop=True) from exc
             except (
                 botocore.exceptions.EndpointConnectionError,
                 botocore.exceptions.ConnectionClosedError,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +135,8 @@ def _parse_int(name: str, raw: Any) -> int:
 
 
 def _load_toml(path: str, *, explicit: bool) -> dict[str, Any] | None:
+    import tomllib  # noqa: PLC0415 - most steps have no config file
+
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)

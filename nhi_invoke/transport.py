@@ -6,8 +6,6 @@ exchange), so unsigned calls (CI token endpoints, the web identity exchange) go 
 
 from __future__ import annotations
 
-import http.client
-import ssl
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +38,10 @@ def request(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> Response:
     """Send one request; a connection-level failure raises `Retryable`, any response returns."""
+    # Imported here: `--dry-run` and `--version` never make a request and skip their ~20 ms.
+    import http.client  # noqa: PLC0415
+    import ssl  # noqa: PLC0415
+
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")

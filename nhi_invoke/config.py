@@ -5,35 +5,23 @@ Every problem here is a configuration error (exit 78) that names the setting and
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nhi_invoke import validation
 from nhi_invoke.ci.interface import CIContext
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.naming import parse_tag
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_AWS_AUDIENCE = "sts.amazonaws.com"
-AWS_MIN_DURATION = 900
-AWS_MAX_DURATION = 43_200
-AWS_CHAINED_MAX_DURATION = 3_600  # STS caps role chaining at one hour
-MAX_POLICY_ARNS = 10
-SESSION_POLICY_MAX_CHARS = 2_048  # plaintext limit of inline + managed session policies
-POLICY_FILE_MAX_BYTES = 64 * 1024
-STEP_ID_MAX = 200
+DEFAULT_GCP_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+DEFAULT_GCP_LIFETIME = 600
+GCP_STS_ENDPOINT = "https://sts.googleapis.com"
+GCP_IAMCREDENTIALS_ENDPOINT = "https://iamcredentials.googleapis.com"
 CONFIG_FILE_NAME = "nhi-invoke.toml"
-
-ROLE_ARN = re.compile(
-    r"arn:aws(-[a-z]+)*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}", re.ASCII
-)
-POLICY_ARN = re.compile(
-    r"arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}", re.ASCII
-)
-REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -50,6 +38,12 @@ class RunFlags:
     tags: tuple[str, ...] = ()
     aws_source_identity: bool | None = None
     aws_audience: str | None = None
+    gcp_provider: str | None = None
+    gcp_service_account: str | None = None
+    gcp_scopes: tuple[str, ...] = ()
+    gcp_lifetime: int | None = None
+    gcp_project: str | None = None
+    gcp_audience: str | None = None
     token_file: str | None = None
     token_env: str | None = None
     ledger: str | None = None
@@ -58,21 +52,39 @@ class RunFlags:
 
 
 @dataclass(frozen=True)
+class AwsSettings:
+    role_arn: str
+    oidc_role_arn: str | None
+    region: str
+    duration: int
+    session_policy: str | None  # compact JSON text
+    policy_arns: tuple[str, ...]
+    tags: tuple[tuple[str, str], ...]
+    source_identity: bool
+    audience: str
+    sts_endpoint: str
+
+
+@dataclass(frozen=True)
+class GcpSettings:
+    provider: str
+    service_account: str | None
+    scopes: tuple[str, ...]
+    lifetime: int
+    project: str | None
+    audience: str
+    sts_endpoint: str
+    iamcredentials_endpoint: str
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Validated settings for one invocation."""
+    """Validated settings for one invocation: at least one cloud."""
 
     step_id: str
     step_source: str
-    aws_role_arn: str | None
-    aws_oidc_role_arn: str | None
-    aws_region: str
-    aws_duration: int
-    aws_session_policy: str | None  # compact JSON text
-    aws_policy_arns: tuple[str, ...]
-    tags: tuple[tuple[str, str], ...]
-    aws_source_identity: bool
-    aws_audience: str
-    aws_sts_endpoint: str
+    aws: AwsSettings | None
+    gcp: GcpSettings | None
     token_file: str | None
     token_env: str | None
     ledger_path: str
@@ -81,9 +93,8 @@ class Settings:
     warnings: tuple[str, ...] = field(default=())
 
 
-# name in flags/TOML -> environment variables, in order of precedence.
+# Option name -> environment variables, in order of precedence.
 ENV_VARS: Mapping[str, tuple[str, ...]] = {
-    "step_id": ("NHI_STEP_ID",),
     "aws_role_arn": ("NHI_AWS_ROLE_ARN",),
     "aws_oidc_role_arn": ("NHI_AWS_OIDC_ROLE_ARN",),
     "aws_region": ("NHI_AWS_REGION", "AWS_REGION"),
@@ -91,31 +102,31 @@ ENV_VARS: Mapping[str, tuple[str, ...]] = {
     "aws_session_policy": ("NHI_AWS_SESSION_POLICY",),
     "aws_source_identity": ("NHI_AWS_SOURCE_IDENTITY",),
     "aws_audience": ("NHI_AWS_AUDIENCE",),
+    "gcp_provider": ("NHI_GCP_PROVIDER",),
+    "gcp_service_account": ("NHI_GCP_SERVICE_ACCOUNT",),
+    "gcp_lifetime": ("NHI_GCP_LIFETIME",),
+    "gcp_project": ("NHI_GCP_PROJECT",),
+    "gcp_audience": ("NHI_GCP_AUDIENCE",),
     "token_file": ("NHI_TOKEN_FILE",),
     "token_env": ("NHI_TOKEN_ENV",),
     "ledger": ("NHI_LEDGER",),
     "keep_oidc_env": ("NHI_KEEP_OIDC_ENV",),
 }
-# Keys allowed in [defaults] and [steps.<id>] (the flag names, kebab-case).
-TOML_KEYS = {
-    "aws-role-arn",
-    "aws-oidc-role-arn",
-    "aws-region",
-    "aws-duration",
-    "aws-session-policy",
-    "aws-policy-arn",
-    "tags",
-    "aws-source-identity",
-    "aws-audience",
-    "token-file",
-    "token-env",
-    "ledger",
-    "keep-oidc-env",
-}
+# Keys allowed in [defaults] and [steps.<id>]: the flag names.
+TOML_KEYS = frozenset(
+    {
+        "aws-role-arn", "aws-oidc-role-arn", "aws-region", "aws-duration", "aws-session-policy",
+        "aws-policy-arn", "tags", "aws-source-identity", "aws-audience", "gcp-provider",
+        "gcp-service-account", "gcp-scope", "gcp-lifetime", "gcp-project", "gcp-audience",
+        "token-file", "token-env", "ledger", "keep-oidc-env",
+    }
+)  # fmt: skip
 
 
-def _parse_bool(name: str, raw: str) -> bool:
-    lowered = raw.strip().lower()
+def _parse_bool(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    lowered = str(raw).strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
     if lowered in ("0", "false", "no", "off"):
@@ -161,7 +172,7 @@ def _load_toml(path: str, *, explicit: bool) -> dict[str, Any] | None:
     return data
 
 
-def _table(data: Mapping[str, Any], where: str, path: str) -> dict[str, Any]:
+def _table(data: Any, where: str, path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: [{where}] is not a table", "see the README's config section")
     unknown = sorted(set(data) - TOML_KEYS)
@@ -171,57 +182,6 @@ def _table(data: Mapping[str, Any], where: str, path: str) -> dict[str, Any]:
             f"use one of: {', '.join(sorted(TOML_KEYS))}",
         )
     return data
-
-
-def _validate_step_id(step_id: str, source: str) -> str:
-    if not step_id.strip():
-        raise ConfigError(f"the step id from {source} is empty", "pass --step-id NAME")
-    if len(step_id) > STEP_ID_MAX:
-        raise ConfigError(
-            f"the step id from {source} is {len(step_id)} characters long",
-            f"use a step id of at most {STEP_ID_MAX} characters",
-        )
-    if any(not ch.isprintable() for ch in step_id):
-        raise ConfigError(
-            f"the step id from {source} contains a control character",
-            "use letters, digits and -_. in step ids",
-        )
-    return step_id
-
-
-def _read_policy(path: str) -> str:
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(POLICY_FILE_MAX_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the session policy {path}: {exc.strerror}",
-            "pass --aws-session-policy a readable JSON file",
-        ) from exc
-    if len(raw) > POLICY_FILE_MAX_BYTES:
-        raise ConfigError(
-            f"the session policy {path} is larger than {POLICY_FILE_MAX_BYTES} bytes",
-            f"session policies are at most {SESSION_POLICY_MAX_CHARS} characters",
-        )
-    try:
-        document = json.loads(raw)
-    except ValueError as exc:
-        raise ConfigError(
-            f"the session policy {path} is not JSON: {exc}", "write an IAM policy document"
-        ) from exc
-    if not isinstance(document, dict) or "Statement" not in document:
-        raise ConfigError(
-            f"the session policy {path} is not an IAM policy document",
-            "it needs a Version and a Statement",
-        )
-    compact = json.dumps(document, separators=(",", ":"))
-    if len(compact) > SESSION_POLICY_MAX_CHARS:
-        raise ConfigError(
-            f"the session policy {path} is {len(compact)} characters without whitespace, more "
-            f"than the {SESSION_POLICY_MAX_CHARS} STS accepts",
-            "narrow it, or use --aws-policy-arn with managed policies",
-        )
-    return compact
 
 
 def default_ledger_path(environ: Mapping[str, str]) -> str:
@@ -239,7 +199,7 @@ def sts_endpoint(environ: Mapping[str, str], region: str) -> str:
     """botocore's own endpoint override variables, else the regional STS endpoint."""
     for name in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
         if environ.get(name):
-            return environ[name].rstrip("/")
+            return validation.endpoint(name, environ[name])
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return f"https://sts.{region}.{suffix}"
 
@@ -256,22 +216,27 @@ class _Sources:
         self, name: str, flag_value: Any, parse: Callable[[str, Any], Any] | None = None
     ) -> Any:
         """The first value given: flag, then NHI_* variable, then config file."""
-        parse = parse or (lambda _where, value: value)
+        convert = parse or (lambda _where, value: value)
         if flag_value is not None:
-            return parse(f"--{name.replace('_', '-')}", flag_value)
+            return convert(f"--{name.replace('_', '-')}", flag_value)
         for var in ENV_VARS.get(name, ()):
             if self.environ.get(var):
-                return parse(var, self.environ[var])
+                return convert(var, self.environ[var])
         key = name.replace("_", "-")
         if key in self.file_values:
-            return parse(f"{key} in {self.config_path}", self.file_values[key])
+            return convert(f"{key} in {self.config_path}", self.file_values[key])
         return None
 
-    def pick_bool(self, name: str, flag_value: bool | None) -> bool | None:
-        def parse(where: str, raw: Any) -> bool:
-            return raw if isinstance(raw, bool) else _parse_bool(where, str(raw))
-
-        return self.pick(name, flag_value, parse)  # type: ignore[no-any-return]
+    def pick_list(self, key: str, flag_values: tuple[str, ...]) -> tuple[str, ...]:
+        """Repeatable options: the flags replace the file's list."""
+        if flag_values:
+            return flag_values
+        raw = self.file_values.get(key, ())
+        if not isinstance(raw, list | tuple) or not all(isinstance(v, str) for v in raw):
+            raise ConfigError(
+                f"{self.config_path}: {key} must be a list of strings", f'write {key} = ["…"]'
+            )
+        return tuple(raw)
 
 
 def _step(
@@ -285,17 +250,14 @@ def _step(
     ]
     for source, value in candidates:
         if value is not None:
-            return _validate_step_id(value, source), source, []
+            return validation.step_id(value, source), source, []
     if context.job:
+        source = f"{context.provider} job"
         warning = (
             f"the step has no id, so the job name {context.job!r} names it; give the step "
             "an 'id:' or pass --step-id so each step has its own name"
         )
-        return (
-            _validate_step_id(context.job, f"{context.provider} job"),
-            f"{context.provider} job",
-            [warning],
-        )
+        return validation.step_id(context.job, source), source, [warning]
     return "local", "default", ["no step id: pass --step-id so the session names its step"]
 
 
@@ -312,42 +274,96 @@ def _file_values(toml: Mapping[str, Any] | None, step_id: str, path: str) -> dic
     return values
 
 
-def _role_arn(label: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not ROLE_ARN.fullmatch(str(value)):
+def _toml_tags(raw: Any, path: str) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
         raise ConfigError(
-            f"{label} {str(value)[:120]!r} is not an IAM role ARN",
-            "use arn:aws:iam::<12-digit account>:role/<name>",
+            f"{path}: tags must be a table of strings", 'write tags = { team = "web" }'
         )
-    return str(value)
+    return tuple((str(k), v) for k, v in raw.items())
 
 
-def _duration(value: int | None, chained: bool) -> int:
-    upper = AWS_CHAINED_MAX_DURATION if chained else AWS_MAX_DURATION
-    duration = AWS_MIN_DURATION if value is None else value
-    if not AWS_MIN_DURATION <= duration <= upper:
-        why = " (role chaining caps sessions at one hour)" if chained else ""
-        raise ConfigError(
-            f"--aws-duration {duration} is outside {AWS_MIN_DURATION}-{upper} s{why}",
-            f"pass a duration between {AWS_MIN_DURATION} and {upper} seconds",
-        )
-    return duration
-
-
-def _policy_arns(values: tuple[str, ...]) -> tuple[str, ...]:
-    if len(values) > MAX_POLICY_ARNS:
-        raise ConfigError(
-            f"{len(values)} managed session policies, more than {MAX_POLICY_ARNS}",
-            f"pass at most {MAX_POLICY_ARNS} --aws-policy-arn",
-        )
-    for arn in values:
-        if not POLICY_ARN.fullmatch(str(arn)):
+def _aws(flags: RunFlags, sources: _Sources) -> AwsSettings | None:
+    role = validation.role_arn("--aws-role-arn", sources.pick("aws_role_arn", flags.aws_role_arn))
+    entry = validation.role_arn(
+        "--aws-oidc-role-arn", sources.pick("aws_oidc_role_arn", flags.aws_oidc_role_arn)
+    )
+    tags = (
+        tuple(parse_tag(t) for t in flags.tags)
+        if flags.tags
+        else _toml_tags(sources.file_values.get("tags"), sources.config_path)
+    )
+    if role is None:
+        if entry is not None or tags:
             raise ConfigError(
-                f"--aws-policy-arn {str(arn)[:120]!r} is not an IAM policy ARN",
-                "use arn:aws:iam::<account or aws>:policy/<name>",
+                "AWS options are given but no --aws-role-arn",
+                "pass --aws-role-arn with the role the command should act as",
             )
-    return tuple(str(a) for a in values)
+        return None
+    chained = entry is not None
+    source_identity = sources.pick("aws_source_identity", flags.aws_source_identity, _parse_bool)
+    if not chained and (tags or source_identity):
+        raise ConfigError(
+            "session tags and SourceIdentity need a chained hop (AssumeRoleWithWebIdentity "
+            "accepts neither)",
+            "add --aws-oidc-role-arn with an entry role, or drop --tag/--aws-source-identity",
+        )
+    region = validation.region(sources.pick("aws_region", flags.aws_region) or DEFAULT_REGION)
+    policy_path = sources.pick("aws_session_policy", flags.aws_session_policy)
+    return AwsSettings(
+        role_arn=role,
+        oidc_role_arn=entry,
+        region=region,
+        duration=validation.aws_duration(
+            sources.pick("aws_duration", flags.aws_duration, _parse_int), chained=chained
+        ),
+        session_policy=validation.session_policy(str(policy_path)) if policy_path else None,
+        policy_arns=validation.policy_arns(
+            sources.pick_list("aws-policy-arn", flags.aws_policy_arns)
+        ),
+        tags=tags,
+        source_identity=chained if source_identity is None else source_identity,
+        audience=str(sources.pick("aws_audience", flags.aws_audience) or DEFAULT_AWS_AUDIENCE),
+        sts_endpoint=sts_endpoint(sources.environ, region),
+    )
+
+
+def _gcp(flags: RunFlags, sources: _Sources) -> GcpSettings | None:
+    provider = sources.pick("gcp_provider", flags.gcp_provider)
+    account = sources.pick("gcp_service_account", flags.gcp_service_account)
+    if provider is None:
+        if account is not None:
+            raise ConfigError(
+                "--gcp-service-account is given but no --gcp-provider",
+                "pass --gcp-provider with your workload identity provider",
+            )
+        return None
+    provider = validation.gcp_provider(str(provider))
+    project = sources.pick("gcp_project", flags.gcp_project)
+    environ = sources.environ
+    return GcpSettings(
+        provider=provider,
+        service_account=validation.service_account(str(account)) if account else None,
+        scopes=validation.gcp_scopes(
+            sources.pick_list("gcp-scope", flags.gcp_scopes) or DEFAULT_GCP_SCOPES
+        ),
+        lifetime=validation.gcp_lifetime(
+            sources.pick("gcp_lifetime", flags.gcp_lifetime, _parse_int) or DEFAULT_GCP_LIFETIME
+        ),
+        project=validation.gcp_project(str(project)) if project else None,
+        audience=str(
+            sources.pick("gcp_audience", flags.gcp_audience)
+            or f"https://iam.googleapis.com/{provider}"
+        ),
+        sts_endpoint=validation.endpoint(
+            "NHI_GCP_STS_ENDPOINT", environ.get("NHI_GCP_STS_ENDPOINT") or GCP_STS_ENDPOINT
+        ),
+        iamcredentials_endpoint=validation.endpoint(
+            "NHI_GCP_IAMCREDENTIALS_ENDPOINT",
+            environ.get("NHI_GCP_IAMCREDENTIALS_ENDPOINT") or GCP_IAMCREDENTIALS_ENDPOINT,
+        ),
+    )
 
 
 def resolve(flags: RunFlags, environ: Mapping[str, str], context: CIContext, cwd: str) -> Settings:
@@ -358,34 +374,12 @@ def resolve(flags: RunFlags, environ: Mapping[str, str], context: CIContext, cwd
     # The step id comes first: it selects the [steps.<id>] table.
     step_id, step_source, warnings = _step(flags, environ, context)
     sources = _Sources(environ, _file_values(toml, step_id, config_path), config_path)
-
-    role = _role_arn("--aws-role-arn", sources.pick("aws_role_arn", flags.aws_role_arn))
-    entry_role = _role_arn(
-        "--aws-oidc-role-arn", sources.pick("aws_oidc_role_arn", flags.aws_oidc_role_arn)
-    )
-    if role is None:
+    aws = _aws(flags, sources)
+    gcp = _gcp(flags, sources)
+    if aws is None and gcp is None:
         raise ConfigError(
-            "no cloud identity to issue: no role given",
-            "pass --aws-role-arn (or set NHI_AWS_ROLE_ARN, or aws-role-arn in nhi-invoke.toml)",
-        )
-    region = sources.pick("aws_region", flags.aws_region) or DEFAULT_REGION
-    if not REGION.fullmatch(region):
-        raise ConfigError(
-            f"--aws-region {region[:40]!r} is not an AWS region name", "use e.g. us-east-1"
-        )
-    chained = entry_role is not None
-    policy_path = sources.pick("aws_session_policy", flags.aws_session_policy)
-    tags = (
-        tuple(parse_tag(t) for t in flags.tags)
-        if flags.tags
-        else _toml_tags(sources.file_values.get("tags"), config_path)
-    )
-    source_identity = sources.pick_bool("aws_source_identity", flags.aws_source_identity)
-    if not chained and (tags or source_identity):
-        raise ConfigError(
-            "session tags and SourceIdentity need a chained hop (AssumeRoleWithWebIdentity "
-            "accepts neither)",
-            "add --aws-oidc-role-arn with an entry role, or drop --tag/--aws-source-identity",
+            "no cloud identity to issue: neither an AWS role nor a GCP provider is given",
+            "pass --aws-role-arn and/or --gcp-provider (or set them in nhi-invoke.toml)",
         )
     token_file = sources.pick("token_file", flags.token_file)
     token_env = sources.pick("token_env", flags.token_env)
@@ -397,34 +391,12 @@ def resolve(flags: RunFlags, environ: Mapping[str, str], context: CIContext, cwd
     return Settings(
         step_id=step_id,
         step_source=step_source,
-        aws_role_arn=role,
-        aws_oidc_role_arn=entry_role,
-        aws_region=region,
-        aws_duration=_duration(
-            sources.pick("aws_duration", flags.aws_duration, _parse_int), chained
-        ),
-        aws_session_policy=_read_policy(str(policy_path)) if policy_path is not None else None,
-        aws_policy_arns=_policy_arns(
-            flags.aws_policy_arns or tuple(sources.file_values.get("aws-policy-arn", ()))
-        ),
-        tags=tags,
-        aws_source_identity=chained if source_identity is None else source_identity,
-        aws_audience=str(sources.pick("aws_audience", flags.aws_audience) or DEFAULT_AWS_AUDIENCE),
-        aws_sts_endpoint=sts_endpoint(environ, region),
+        aws=aws,
+        gcp=gcp,
         token_file=str(token_file) if token_file else None,
         token_env=str(token_env) if token_env else None,
         ledger_path=str(sources.pick("ledger", flags.ledger) or default_ledger_path(environ)),
-        keep_oidc_env=bool(sources.pick_bool("keep_oidc_env", flags.keep_oidc_env)),
+        keep_oidc_env=bool(sources.pick("keep_oidc_env", flags.keep_oidc_env, _parse_bool)),
         config_path=config_path if toml is not None else None,
         warnings=tuple(warnings),
     )
-
-
-def _toml_tags(raw: Any, path: str) -> tuple[tuple[str, str], ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-        raise ConfigError(
-            f"{path}: tags must be a table of strings", 'write tags = { team = "web" }'
-        )
-    return tuple((str(k), v) for k, v in raw.items())

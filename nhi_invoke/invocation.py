@@ -19,7 +19,7 @@ from nhi_invoke import __version__, childenv, naming, oidc, process
 from nhi_invoke.ci import detect
 from nhi_invoke.ci.github import add_mask
 from nhi_invoke.ci.interface import TokenSource
-from nhi_invoke.clouds.interface import Grant
+from nhi_invoke.clouds.interface import CredentialBroker, Grant, GrantRecorder, TokenSupplier
 from nhi_invoke.config import RunFlags, resolve
 from nhi_invoke.errors import ConfigError, NhiError
 from nhi_invoke.ledger import Ledger, rfc3339
@@ -108,36 +108,86 @@ class _Run:
         self.on_github = mask and self.plan.ci.provider == "github"
         self.ledger = Ledger(self.plan.ledger_path, self.plan.invocation_id, self.plan.step_id)
         self.grants: list[Grant] = []
-        self.token_record: dict[str, Any] = {}
+        self.token_records: dict[str, dict[str, Any]] = {}
+        self._masked: set[str] = set()
 
     def say(self, text: str) -> None:
         if not self.quiet:
             print(f"nhi-invoke: {text}", file=self.stderr, flush=True)
 
     def mask(self, value: str) -> None:
-        if self.on_github:
+        if self.on_github and value not in self._masked:
+            self._masked.add(value)
             add_mask(value)
 
-    def supply_token(self, fresh: bool) -> str:
-        audience = self.plan.aws.audience
-        token = self.prepared.token_source.fetch(audience)
-        self.mask(token)
-        claims = oidc.load_checked(token, audience, time.time())
-        self.token_record = {
-            "claims": claims.recorded(),
-            "fingerprint": oidc.fingerprint(token),
-            "fresh": fresh,
-        }
-        return token
+    def token_supplier(self, audience: str) -> TokenSupplier:
+        """Fetches, masks and pre-flight checks an OIDC token for one audience."""
 
-    def record_grant(self, grant: Grant) -> None:
-        # Masked before anything else happens: nothing may print a secret unmasked.
-        for secret in grant.secrets:
-            self.mask(secret.reveal())
-        self.grants.append(grant)
-        self.ledger.append(
-            "credential.issued", _now(), **_grant_record(grant), oidc=self.token_record
-        )
+        def supply(fresh: bool) -> str:
+            token = self.prepared.token_source.fetch(audience)
+            self.mask(token)
+            claims = oidc.load_checked(token, audience, time.time())
+            self.token_records[audience] = {
+                "claims": claims.recorded(),
+                "fingerprint": oidc.fingerprint(token),
+                "fresh": fresh,
+            }
+            return token
+
+        return supply
+
+    def grant_recorder(self, audience: str) -> GrantRecorder:
+        def record(grant: Grant) -> None:
+            # Masked before anything else happens: nothing may print a secret unmasked.
+            for secret in grant.secrets:
+                self.mask(secret.reveal())
+            self.grants.append(grant)
+            self.ledger.append(
+                "credential.issued",
+                _now(),
+                **_grant_record(grant),
+                oidc=self.token_records.get(audience, {}),
+            )
+
+        return record
+
+
+def _brokers(plan: Plan, policy: RetryPolicy) -> list[CredentialBroker]:
+    # Each SDK is imported only when its cloud is in the plan.
+    brokers: list[CredentialBroker] = []
+    if plan.aws is not None:
+        from nhi_invoke.clouds.aws import AwsBroker  # noqa: PLC0415
+
+        brokers.append(AwsBroker(plan.aws, policy))
+    if plan.gcp is not None:
+        from nhi_invoke.clouds.gcp import GcpBroker  # noqa: PLC0415
+
+        brokers.append(GcpBroker(plan.gcp, policy))
+    return brokers
+
+
+def _started_fields(plan: Plan, command: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "nhi_version": __version__,
+        "ci": plan.ci.as_dict(),
+        "step_source": plan.step_source,
+        "token_source": plan.token_source,
+        "command": command,
+        "clouds": list(plan.clouds),
+    }
+    if plan.aws is not None:
+        fields["aws"] = {
+            "session_name": plan.aws.session_name,
+            "role_arn": plan.aws.role_arn,
+            "entry_role_arn": plan.aws.entry_role_arn,
+        }
+    if plan.gcp is not None:
+        fields["gcp"] = {
+            "provider": plan.gcp.provider,
+            "service_account": plan.gcp.service_account,
+            "request_reason": plan.gcp.request_reason,
+        }
+    return fields
 
 
 def execute(
@@ -152,8 +202,6 @@ def execute(
     `mask_secrets=False` is for the sandbox only: it emulates GitHub's variables on a
     terminal, where `::add-mask::` lines would print the secrets instead of hiding them.
     """
-    from nhi_invoke.clouds.aws import AwsBroker  # noqa: PLC0415 - keep --dry-run lean
-
     plan = prepared.plan
     if childenv.ACTIVE_VARIABLE in prepared.environ:
         raise ConfigError(
@@ -163,37 +211,35 @@ def execute(
         )
     argv = process.resolve_command(plan.command, prepared.environ)
     run = _Run(prepared, stderr or sys.stderr, quiet, mask_secrets)
-    broker = AwsBroker(plan.aws, prepared.retry_policy)
+    brokers = _brokers(plan, prepared.retry_policy)
     started = time.monotonic()
     exit_code = EXIT_INTERNAL
     command_ended: datetime | None = None
     with process.SignalGuard() as guard:
         run.ledger.append(
-            "invocation.started",
-            _now(),
-            nhi_version=__version__,
-            ci=plan.ci.as_dict(),
-            step_source=plan.step_source,
-            token_source=plan.token_source,
-            command=os.path.basename(argv[0]),
-            session_name=plan.aws.session_name,
-            role_arn=plan.aws.role_arn,
-            entry_role_arn=plan.aws.entry_role_arn,
+            "invocation.started", _now(), **_started_fields(plan, os.path.basename(argv[0]))
         )
         try:
-            grant = broker.issue(run.supply_token, run.record_grant)
+            child_grants = [
+                broker.issue(
+                    run.token_supplier(broker.audience), run.grant_recorder(broker.audience)
+                )
+                for broker in brokers
+            ]
             env = childenv.build(
                 prepared.environ,
-                grant,
+                child_grants,
                 invocation_id=plan.invocation_id,
                 step_id=plan.step_id,
-                region=plan.aws.region,
+                aws_region=plan.aws.region if plan.aws else None,
+                gcp_project=plan.gcp.project if plan.gcp else None,
                 token_variables=plan.stripped_variables,
             )
-            run.say(
-                f"{plan.step_id} runs as {grant.principal} until "
-                f"{grant.expires_at:%H:%M:%S}Z (invocation {plan.invocation_id})"
-            )
+            for grant in child_grants:
+                run.say(
+                    f"{plan.step_id} runs as {grant.principal} until "
+                    f"{grant.expires_at:%H:%M:%S}Z (invocation {plan.invocation_id})"
+                )
             returncode = process.run_child(argv, env, guard)
             command_ended = _now()
             exit_code = process.exit_status(returncode)
@@ -227,6 +273,7 @@ def execute(
                     purpose=issued.purpose,
                     principal=issued.principal,
                     access_key_id=issued.access_key_id,
+                    fingerprint=issued.fingerprint,
                     expires_at=rfc3339(issued.expires_at),
                     revocation="expire",
                     exposure_seconds=max(0, int((issued.expires_at - ended).total_seconds())),
@@ -236,7 +283,7 @@ def execute(
                 _now(),
                 exit_code=exit_code,
                 signal=guard.received,
-                retries=broker.retries.retries,
+                retries=sum(b.retries.retries for b in brokers),
                 duration_ms=int((time.monotonic() - started) * 1000),
             )
     return exit_code

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 from nhi_invoke import childenv
 from nhi_invoke.ci.interface import CIContext
-from nhi_invoke.config import AWS_MIN_DURATION, Settings
+from nhi_invoke.config import AwsSettings, GcpSettings, Settings
 from nhi_invoke.naming import TRANSITIVE_TAG_KEYS, SessionTag, session_name, session_tags
+from nhi_invoke.validation import AWS_MIN_DURATION
 
 REVOCATION_EXPIRE = "expire"
+GCP_STANDARD_MAX_LIFETIME = 3_600
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,32 @@ class AwsPlan:
 
 
 @dataclass(frozen=True)
+class GcpPlan:
+    """What will be asked of GCP STS and IAM Credentials."""
+
+    provider: str
+    audience: str
+    service_account: str | None
+    scopes: tuple[str, ...]
+    lifetime_seconds: int
+    project: str | None
+    sts_endpoint: str
+    iamcredentials_endpoint: str
+    # GCP has no caller-chosen session name; this header is the attribution it allows.
+    request_reason: str
+    revocation: str = REVOCATION_EXPIRE
+
+    @property
+    def sts_audience(self) -> str:
+        """The audience field of the STS token exchange: the provider's full resource name."""
+        return f"//iam.googleapis.com/{self.provider}"
+
+    @property
+    def pool(self) -> str:
+        return self.provider.rsplit("/providers/", 1)[0]
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything one invocation will do, decided before anything is done."""
 
@@ -45,7 +73,8 @@ class Plan:
     step_source: str
     ci: CIContext
     token_source: str
-    aws: AwsPlan
+    aws: AwsPlan | None
+    gcp: GcpPlan | None
     command: tuple[str, ...]
     ledger_path: str
     keep_oidc_env: bool
@@ -54,6 +83,73 @@ class Plan:
     # Variables that can mint OIDC tokens; the child does not see them (--keep-oidc-env: none).
     stripped_variables: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def clouds(self) -> tuple[str, ...]:
+        return tuple(name for name, part in (("aws", self.aws), ("gcp", self.gcp)) if part)
+
+
+def _aws_plan(aws: AwsSettings, step_id: str, context: CIContext, invocation_id: str) -> AwsPlan:
+    chained = aws.oidc_role_arn is not None
+    return AwsPlan(
+        role_arn=aws.role_arn,
+        entry_role_arn=aws.oidc_role_arn,
+        region=aws.region,
+        sts_endpoint=aws.sts_endpoint,
+        audience=aws.audience,
+        session_name=session_name(step_id, context, invocation_id),
+        duration_seconds=aws.duration,
+        entry_duration_seconds=AWS_MIN_DURATION,
+        tags=session_tags(step_id, context, invocation_id, aws.tags) if chained else (),
+        transitive_tag_keys=TRANSITIVE_TAG_KEYS if chained else (),
+        source_identity=invocation_id if chained and aws.source_identity else None,
+        session_policy=aws.session_policy,
+        policy_arns=aws.policy_arns,
+    )
+
+
+def _gcp_plan(gcp: GcpSettings, invocation_id: str) -> GcpPlan:
+    return GcpPlan(
+        provider=gcp.provider,
+        audience=gcp.audience,
+        service_account=gcp.service_account,
+        scopes=gcp.scopes,
+        lifetime_seconds=gcp.lifetime,
+        project=gcp.project,
+        sts_endpoint=gcp.sts_endpoint,
+        iamcredentials_endpoint=gcp.iamcredentials_endpoint,
+        request_reason=f"nhi-invoke invocation {invocation_id}",
+    )
+
+
+def _warnings(settings: Settings, context: CIContext, inherited: tuple[str, ...]) -> list[str]:
+    warnings = list(settings.warnings)
+    if settings.aws is not None and settings.aws.oidc_role_arn is None:
+        warnings.append(
+            "single hop: the step is named in the session name only; add "
+            "--aws-oidc-role-arn to carry session tags and SourceIdentity into CloudTrail"
+        )
+    if settings.gcp is not None and settings.gcp.service_account is None:
+        warnings.append(
+            "no --gcp-service-account: the federated token itself is handed over; it lives as "
+            "long as the OIDC token allows (up to 1 h) and its lifetime cannot be chosen"
+        )
+    if settings.gcp is not None and settings.gcp.lifetime > GCP_STANDARD_MAX_LIFETIME:
+        warnings.append(
+            f"--gcp-lifetime {settings.gcp.lifetime} needs the organization policy "
+            "constraints/iam.allowServiceAccountCredentialLifetimeExtension"
+        )
+    if context.provider == "local":
+        warnings.append(
+            "not running on a known CI: the token must come from --token-file/--token-env"
+        )
+    if childenv.ACTIVE_VARIABLE in inherited:
+        warnings.append("nhi-invoke is already active in this environment (nested invocation)")
+    if settings.keep_oidc_env:
+        warnings.append(
+            "--keep-oidc-env: the command can request OIDC tokens and mint identities of its own"
+        )
+    return warnings
 
 
 def build(
@@ -71,45 +167,14 @@ def build(
     `inherited` is the names of the parent's environment variables (names only: the plan
     never holds a value).
     """
-    name = session_name(settings.step_id, context, invocation_id)
-    chained = settings.aws_oidc_role_arn is not None
-    tags = session_tags(settings.step_id, context, invocation_id, settings.tags) if chained else ()
-    assert settings.aws_role_arn is not None  # config.resolve guarantees it
-    aws = AwsPlan(
-        role_arn=settings.aws_role_arn,
-        entry_role_arn=settings.aws_oidc_role_arn,
-        region=settings.aws_region,
-        sts_endpoint=settings.aws_sts_endpoint,
-        audience=settings.aws_audience,
-        session_name=name,
-        duration_seconds=settings.aws_duration,
-        entry_duration_seconds=AWS_MIN_DURATION,
-        tags=tags,
-        transitive_tag_keys=TRANSITIVE_TAG_KEYS if chained else (),
-        source_identity=invocation_id if chained and settings.aws_source_identity else None,
-        session_policy=settings.aws_session_policy,
-        policy_arns=settings.aws_policy_arns,
+    aws = (
+        _aws_plan(settings.aws, settings.step_id, context, invocation_id) if settings.aws else None
     )
-    warnings = list(settings.warnings)
-    if not chained:
-        warnings.append(
-            "single hop: the step is named in the session name only; add "
-            "--aws-oidc-role-arn to carry session tags and SourceIdentity into CloudTrail"
-        )
-    if context.provider == "local":
-        warnings.append(
-            "not running on a known CI: the token must come from --token-file/--token-env"
-        )
-    if childenv.ACTIVE_VARIABLE in inherited:
-        warnings.append("nhi-invoke is already active in this environment (nested invocation)")
+    gcp = _gcp_plan(settings.gcp, invocation_id) if settings.gcp else None
+    clouds = tuple(name for name, part in (("aws", aws), ("gcp", gcp)) if part)
     token_variables = (
         () if settings.keep_oidc_env else (*context.token_variables, *extra_token_variables)
     )
-    if settings.keep_oidc_env:
-        warnings.append(
-            "--keep-oidc-env: the command can request OIDC tokens and mint identities of its own"
-        )
-    env_removed = tuple(childenv.removed_names(dict.fromkeys(inherited, ""), token_variables))
     return Plan(
         invocation_id=invocation_id,
         step_id=settings.step_id,
@@ -117,11 +182,14 @@ def build(
         ci=context,
         token_source=token_source,
         aws=aws,
+        gcp=gcp,
         command=command,
         ledger_path=settings.ledger_path,
         keep_oidc_env=settings.keep_oidc_env,
-        env_set=(*childenv.AWS_SET, *childenv.ALWAYS_SET),
-        env_removed=env_removed,
+        env_set=childenv.names_set(clouds, gcp_project=gcp is not None and gcp.project is not None),
+        env_removed=tuple(
+            childenv.removed_names(dict.fromkeys(inherited, ""), clouds, token_variables)
+        ),
         stripped_variables=token_variables,
-        warnings=tuple(warnings),
+        warnings=tuple(_warnings(settings, context, inherited)),
     )

@@ -7,17 +7,88 @@ import json
 import sys
 from typing import Any
 
-from nhi_invoke.plan import Plan
+from nhi_invoke.plan import AwsPlan, GcpPlan, Plan
 from nhi_invoke.tokeninfo import TokenReport
 
 
 def plan_dict(plan: Plan) -> dict[str, Any]:
     """The plan as plain data: names and decisions, never a secret (it holds none)."""
     data = dataclasses.asdict(plan)
-    data["aws"]["tags"] = {t.key: t.value for t in plan.aws.tags}
-    data["aws"]["chained"] = plan.aws.chained
+    if plan.aws is not None:
+        data["aws"]["tags"] = {t.key: t.value for t in plan.aws.tags}
+        data["aws"]["chained"] = plan.aws.chained
+    if plan.gcp is not None:
+        data["gcp"]["sts_audience"] = plan.gcp.sts_audience
     data["ci"] = plan.ci.as_dict()
+    data["clouds"] = list(plan.clouds)
     return data
+
+
+def _aws_rows(aws: AwsPlan) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = [("AWS OIDC audience", aws.audience)]
+    if aws.chained:
+        rows.append(
+            (
+                "AWS hop 1",
+                f"AssumeRoleWithWebIdentity -> {aws.entry_role_arn} "
+                f"({aws.entry_duration_seconds} s, used by nhi-invoke only)",
+            )
+        )
+        rows.append(("AWS hop 2", f"AssumeRole -> {aws.role_arn} ({aws.duration_seconds} s)"))
+    else:
+        rows.append(
+            ("AWS hop", f"AssumeRoleWithWebIdentity -> {aws.role_arn} ({aws.duration_seconds} s)")
+        )
+    rows += [
+        ("AWS session name", aws.session_name),
+        ("AWS STS", f"{aws.sts_endpoint} ({aws.region})"),
+    ]
+    if aws.tags:
+        rows.append(("AWS session tags", ", ".join(f"{t.key}={t.value}" for t in aws.tags)))
+        rows.append(("AWS transitive", ", ".join(aws.transitive_tag_keys)))
+    if aws.source_identity:
+        rows.append(("AWS SourceIdentity", aws.source_identity))
+    if aws.session_policy:
+        rows.append(("AWS session policy", f"{len(aws.session_policy)} characters"))
+    if aws.policy_arns:
+        rows.append(("AWS policy ARNs", ", ".join(aws.policy_arns)))
+    rows.append(
+        (
+            "AWS revocation",
+            "none: STS sessions cannot be revoked one by one; they "
+            f"expire {aws.duration_seconds} s after issue",
+        )
+    )
+    return rows
+
+
+def _gcp_rows(gcp: GcpPlan) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = [
+        ("GCP OIDC audience", gcp.audience),
+        ("GCP exchange", f"STS {gcp.sts_endpoint}/v1/token for {gcp.sts_audience}"),
+    ]
+    if gcp.service_account:
+        rows.append(
+            (
+                "GCP impersonation",
+                f"generateAccessToken -> {gcp.service_account} ({gcp.lifetime_seconds} s)",
+            )
+        )
+        lifetime = f"{gcp.lifetime_seconds} s after issue"
+    else:
+        rows.append(("GCP impersonation", "none: the federated token is handed over"))
+        lifetime = "when the OIDC token's lifetime allows (up to 1 h)"
+    rows += [
+        ("GCP scopes", ", ".join(gcp.scopes)),
+        (
+            "GCP attribution",
+            f"X-Goog-Request-Reason: {gcp.request_reason} (GCP has no caller-chosen session name)",
+        ),
+        ("GCP revocation", f"none: GCP access tokens cannot be revoked; they expire {lifetime}"),
+    ]
+    if gcp.project:
+        rows.append(("GCP project", gcp.project))
+    return rows
 
 
 def plan(plan: Plan, *, as_json: bool) -> None:
@@ -29,7 +100,6 @@ def plan(plan: Plan, *, as_json: bool) -> None:
     from rich.markup import escape  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    aws = plan.aws
     table = Table(
         title=f"nhi-invoke plan (dry run): invocation {plan.invocation_id}",
         show_header=False,
@@ -40,40 +110,13 @@ def plan(plan: Plan, *, as_json: bool) -> None:
     rows: list[tuple[str, str]] = [
         ("step", f"{plan.step_id}  (from {plan.step_source})"),
         ("CI", ", ".join(f"{k}={v}" for k, v in plan.ci.as_dict().items())),
-        ("OIDC token", f"{plan.token_source}, audience {aws.audience}"),
+        ("OIDC token", plan.token_source),
     ]
-    if aws.chained:
-        rows.append(
-            (
-                "hop 1",
-                f"AssumeRoleWithWebIdentity -> {aws.entry_role_arn} "
-                f"({aws.entry_duration_seconds} s, used by nhi-invoke only)",
-            )
-        )
-        rows.append(("hop 2", f"AssumeRole -> {aws.role_arn} ({aws.duration_seconds} s)"))
-    else:
-        rows.append(
-            ("hop", f"AssumeRoleWithWebIdentity -> {aws.role_arn} ({aws.duration_seconds} s)")
-        )
+    if plan.aws is not None:
+        rows += _aws_rows(plan.aws)
+    if plan.gcp is not None:
+        rows += _gcp_rows(plan.gcp)
     rows += [
-        ("session name", aws.session_name),
-        ("STS", f"{aws.sts_endpoint} ({aws.region})"),
-    ]
-    if aws.tags:
-        rows.append(("session tags", ", ".join(f"{t.key}={t.value}" for t in aws.tags)))
-        rows.append(("transitive", ", ".join(aws.transitive_tag_keys)))
-    if aws.source_identity:
-        rows.append(("SourceIdentity", aws.source_identity))
-    if aws.session_policy:
-        rows.append(("session policy", f"{len(aws.session_policy)} characters"))
-    if aws.policy_arns:
-        rows.append(("policy ARNs", ", ".join(aws.policy_arns)))
-    rows += [
-        (
-            "revocation",
-            "none: STS sessions cannot be revoked one by one; the credentials "
-            f"expire {aws.duration_seconds} s after issue",
-        ),
         ("child env set", ", ".join(plan.env_set)),
         ("child env removed", ", ".join(plan.env_removed) or "(none inherited)"),
         ("command", " ".join(plan.command)),

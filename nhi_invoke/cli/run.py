@@ -71,6 +71,41 @@ AwsAudience = Annotated[
     str | None,
     typer.Option(help="Audience of the OIDC token for AWS [default: sts.amazonaws.com]."),
 ]
+GcpProvider = Annotated[
+    str | None,
+    typer.Option(
+        help="Workload identity provider: projects/NUMBER/locations/global/"
+        "workloadIdentityPools/POOL/providers/PROVIDER [env: NHI_GCP_PROVIDER]."
+    ),
+]
+GcpServiceAccount = Annotated[
+    str | None,
+    typer.Option(
+        help="Service account to impersonate; without it the federated token is handed over "
+        "[env: NHI_GCP_SERVICE_ACCOUNT]."
+    ),
+]
+GcpScope = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--gcp-scope",
+        help="OAuth scope (repeatable) [default: https://www.googleapis.com/auth/cloud-platform].",
+    ),
+]
+GcpLifetime = Annotated[
+    int | None,
+    typer.Option(help="Access token seconds, 1-43200 [env: NHI_GCP_LIFETIME; default: 600]."),
+]
+GcpProject = Annotated[
+    str | None,
+    typer.Option(help="Default project for the command [env: NHI_GCP_PROJECT]."),
+]
+GcpAudience = Annotated[
+    str | None,
+    typer.Option(
+        help="Audience of the OIDC token for GCP [default: https://iam.googleapis.com/<provider>]."
+    ),
+]
 TokenFile = Annotated[
     str | None, typer.Option(help="Read the OIDC token from this file [env: NHI_TOKEN_FILE].")
 ]
@@ -113,6 +148,12 @@ def run(
     tag: Tag = None,
     aws_source_identity: SourceIdentity = None,
     aws_audience: AwsAudience = None,
+    gcp_provider: GcpProvider = None,
+    gcp_service_account: GcpServiceAccount = None,
+    gcp_scope: GcpScope = None,
+    gcp_lifetime: GcpLifetime = None,
+    gcp_project: GcpProject = None,
+    gcp_audience: GcpAudience = None,
     token_file: TokenFile = None,
     token_env: TokenEnv = None,
     ledger: LedgerPath = None,
@@ -137,6 +178,12 @@ def run(
         tags=tuple(tag or ()),
         aws_source_identity=aws_source_identity,
         aws_audience=aws_audience,
+        gcp_provider=gcp_provider,
+        gcp_service_account=gcp_service_account,
+        gcp_scopes=tuple(gcp_scope or ()),
+        gcp_lifetime=gcp_lifetime,
+        gcp_project=gcp_project,
+        gcp_audience=gcp_audience,
         token_file=token_file,
         token_env=token_env,
         ledger=ledger,

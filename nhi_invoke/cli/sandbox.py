@@ -14,6 +14,9 @@ from nhi_invoke.cli.run import PASSTHROUGH, Command, Debug, LedgerPath, Quiet, S
 def sandbox(
     command: Command = None,
     step_id: StepId = None,
+    cloud: Annotated[
+        str, typer.Option(help="Which clouds the command gets: aws, gcp or both.")
+    ] = "aws",
     chained: Annotated[
         bool,
         typer.Option(
@@ -36,6 +39,8 @@ def sandbox(
 
     Without a command, keep the emulators up until Ctrl-C (see --ready-file).
     """
+    if cloud not in ("aws", "gcp", "both"):
+        raise typer.BadParameter(f"{cloud!r} is not one of aws, gcp, both", param_hint="--cloud")
     try:
         from nhi_invoke.sandbox.emulators import SandboxInput  # noqa: PLC0415
         from nhi_invoke.sandbox.emulators import sandbox as run_sandbox  # noqa: PLC0415
@@ -50,6 +55,7 @@ def sandbox(
         SandboxInput(
             command=tuple(command or ()),
             step_id=step_id,
+            cloud=cloud,
             chained=chained,
             tags=tuple(tag or ()),
             ledger=ledger,

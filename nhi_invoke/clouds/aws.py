@@ -115,6 +115,7 @@ class AwsBroker:
             session_name=self.plan.session_name,
             access_key_id=creds.access_key_id,
             expires_at=creds.expiration,
+            fingerprint=creds.session_token.fingerprint,
             environment={
                 "AWS_ACCESS_KEY_ID": Secret(creds.access_key_id),
                 "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,

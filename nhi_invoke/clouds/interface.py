@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from nhi_invoke.retry import RetryOutcome
+
 
 class Secret:
     """A secret string that never shows itself in a repr, a log or a traceback."""
@@ -45,18 +47,15 @@ class Grant:
     session_name: str | None
     access_key_id: str | None  # not secret; CloudTrail shows it
     expires_at: datetime
+    fingerprint: str  # of the credential's token: names it without revealing it
     environment: Mapping[str, Secret] = field(default_factory=dict)
     details: Mapping[str, object] = field(default_factory=dict)
+    # Secrets of this credential that the child does not get (masked all the same).
+    hidden: tuple[Secret, ...] = ()
 
     @property
     def secrets(self) -> tuple[Secret, ...]:
-        return tuple(self.environment.values())
-
-    @property
-    def fingerprint(self) -> str | None:
-        """Fingerprint of the credential's session token, naming it without revealing it."""
-        token = self.environment.get("AWS_SESSION_TOKEN")
-        return token.fingerprint if token else None
+        return (*self.environment.values(), *self.hidden)
 
     def child_environment(self) -> dict[str, str]:
         return {name: secret.reveal() for name, secret in self.environment.items()}
@@ -72,7 +71,8 @@ class CredentialBroker(Protocol):
     """Issues one invocation's credentials for one cloud."""
 
     cloud: str
-    audience: str
+    audience: str  # the OIDC token audience this cloud trusts
+    retries: RetryOutcome
 
     def issue(self, token: TokenSupplier, record: GrantRecorder) -> Grant:
         """Exchange the OIDC token; return the credential the command gets."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from nhi_invoke.config import RunFlags, default_ledger_path
 from nhi_invoke.invocation import RunInput, execute, prepare
+from nhi_invoke.sandbox import gcp
 from nhi_invoke.sandbox.aws import MotoServer, SandboxRoles
 from nhi_invoke.sandbox.oidc_issuer import OidcIssuer
 
@@ -23,6 +24,7 @@ class SandboxInput:
 
     command: tuple[str, ...]
     step_id: str | None = None
+    cloud: str = "aws"  # aws, gcp or both
     chained: bool = False
     tags: tuple[str, ...] = ()
     ledger: str | None = None
@@ -31,19 +33,22 @@ class SandboxInput:
 
 
 class Emulators:
-    """The OIDC issuer and moto, started together and stopped together."""
+    """The OIDC issuer, moto and the GCP emulator, started and stopped together."""
 
     def __init__(self) -> None:
         self.issuer = OidcIssuer()
         self.aws = MotoServer()
+        self.gcp = gcp.GcpEmulator(self.issuer.url, self.issuer.jwks(), self.issuer.run.repository)
         self.roles: SandboxRoles | None = None
 
     def __enter__(self) -> Emulators:
         self.issuer.start()
+        self.gcp.start()
         try:
             self.aws.start()
             self.roles = self.aws.create_roles(self.issuer.url, self.issuer.run.repository)
         except BaseException:
+            self.gcp.stop()
             self.issuer.stop()
             raise
         return self
@@ -55,6 +60,7 @@ class Emulators:
         tb: TracebackType | None,
     ) -> None:
         self.aws.stop()
+        self.gcp.stop()
         self.issuer.stop()
 
     def environ(self) -> dict[str, str]:
@@ -65,6 +71,8 @@ class Emulators:
             "AWS_ENDPOINT_URL_STS": self.aws.endpoint,
             "AWS_ENDPOINT_URL_IAM": self.aws.endpoint,
             "AWS_EC2_METADATA_DISABLED": "true",
+            "NHI_GCP_STS_ENDPOINT": self.gcp.url,
+            "NHI_GCP_IAMCREDENTIALS_ENDPOINT": self.gcp.url,
         }
 
     def describe(self) -> dict[str, Any]:
@@ -76,6 +84,10 @@ class Emulators:
             "entry_role_arn": self.roles.entry_role_arn,
             "target_role_arn": self.roles.target_role_arn,
             "oidc_provider_arn": self.roles.oidc_provider_arn,
+            "gcp_endpoint": self.gcp.url,
+            "gcp_provider": gcp.PROVIDER,
+            "gcp_service_account": gcp.SERVICE_ACCOUNT,
+            "gcp_denied_service_account": gcp.DENIED_SERVICE_ACCOUNT,
             "environ": self.environ(),
         }
 
@@ -93,6 +105,8 @@ def _announce(emulators: Emulators, quiet: bool) -> None:
     print(
         f"sandbox: OIDC issuer (GitHub token protocol) at {info['oidc_issuer']}\n"
         f"sandbox: AWS STS + IAM (moto) at {info['aws_endpoint']}\n"
+        f"sandbox: GCP STS + IAM Credentials at {info['gcp_endpoint']} (provider "
+        f"{info['gcp_provider']}, service account {info['gcp_service_account']})\n"
         f"sandbox: roles {info['entry_role_arn']} (entry), {info['target_role_arn']} (target)",
         file=sys.stderr,
         flush=True,
@@ -113,11 +127,15 @@ def sandbox(request: SandboxInput) -> int:
         ledger = request.ledger or os.path.join(
             os.path.dirname(default_ledger_path(os.environ)), "sandbox-ledger.jsonl"
         )
+        aws = request.cloud in ("aws", "both")
+        use_gcp = request.cloud in ("gcp", "both")
         flags = RunFlags(
             step_id=request.step_id or "sandbox-step",
-            aws_role_arn=emulators.roles.target_role_arn,
-            aws_oidc_role_arn=emulators.roles.entry_role_arn if request.chained else None,
-            tags=request.tags,
+            aws_role_arn=emulators.roles.target_role_arn if aws else None,
+            aws_oidc_role_arn=emulators.roles.entry_role_arn if aws and request.chained else None,
+            tags=request.tags if aws else (),
+            gcp_provider=gcp.PROVIDER if use_gcp else None,
+            gcp_service_account=gcp.SERVICE_ACCOUNT if use_gcp else None,
             ledger=ledger,
         )
         prepared = prepare(

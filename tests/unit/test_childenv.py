@@ -15,6 +15,7 @@ GRANT = Grant(
     session_name="s",
     access_key_id="ASIAX",
     expires_at=datetime(2030, 1, 1, tzinfo=UTC),
+    fingerprint="sha256:00",
     environment={
         "AWS_ACCESS_KEY_ID": Secret("ASIAX"),
         "AWS_SECRET_ACCESS_KEY": Secret("sk"),
@@ -39,10 +40,11 @@ INHERITED = {
 def _build(token_variables: tuple[str, ...]) -> dict[str, str]:
     return childenv.build(
         INHERITED,
-        GRANT,
+        [GRANT],
         invocation_id="inv",
         step_id="deploy",
-        region="eu-west-1",
+        aws_region="eu-west-1",
+        gcp_project=None,
         token_variables=token_variables,
     )
 
@@ -72,6 +74,36 @@ def test_token_variables_stay_when_not_listed() -> None:
 
 
 def test_removed_names_lists_names_only() -> None:
-    names = childenv.removed_names(INHERITED, ("ACTIONS_ID_TOKEN_REQUEST_TOKEN",))
+    names = childenv.removed_names(INHERITED, ["aws"], ("ACTIONS_ID_TOKEN_REQUEST_TOKEN",))
     assert "AWS_PROFILE" in names
     assert "PATH" not in names
+
+
+GCP_GRANT = Grant(
+    cloud="gcp",
+    purpose="child",
+    principal="deployer@p.iam.gserviceaccount.com",
+    principal_id=None,
+    session_name=None,
+    access_key_id=None,
+    expires_at=datetime(2030, 1, 1, tzinfo=UTC),
+    fingerprint="sha256:01",
+    environment={"CLOUDSDK_AUTH_ACCESS_TOKEN": Secret("ya29"),
+                 "GOOGLE_OAUTH_ACCESS_TOKEN": Secret("ya29")},
+)
+
+
+def test_gcp_credentials_replace_inherited_google_identities() -> None:
+    inherited = INHERITED | {"GOOGLE_APPLICATION_CREDENTIALS": "/key.json",
+                             "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": "/key.json",
+                             "GOOGLE_CREDENTIALS": "{}"}
+    env = childenv.build(inherited, [GCP_GRANT], invocation_id="inv", step_id="s",
+                         aws_region=None, gcp_project="my-project", token_variables=())
+    assert env["CLOUDSDK_AUTH_ACCESS_TOKEN"] == env["GOOGLE_OAUTH_ACCESS_TOKEN"] == "ya29"
+    assert env["GOOGLE_CLOUD_PROJECT"] == env["CLOUDSDK_CORE_PROJECT"] == "my-project"
+    for gone in ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
+                 "GOOGLE_CREDENTIALS"):
+        assert gone not in env
+    # A GCP-only invocation leaves the AWS variables alone: it issued no AWS identity.
+    assert env["AWS_PROFILE"] == "p"
+    assert "AWS_SDK_UA_APP_ID" not in env

@@ -29,10 +29,10 @@ def test_flags_beat_variables_beat_the_file_beat_defaults(tmp_path: Path) -> Non
     )
     environ = {"NHI_AWS_DURATION": "2000"}
     settings = resolve(RunFlags(aws_role_arn=ROLE), environ, LOCAL, str(tmp_path))
-    assert settings.aws_role_arn == ROLE
-    assert settings.aws_duration == 2000
-    assert settings.aws_region == "eu-west-1"
-    assert settings.aws_audience == "sts.amazonaws.com"
+    assert settings.aws.role_arn == ROLE
+    assert settings.aws.duration == 2000
+    assert settings.aws.region == "eu-west-1"
+    assert settings.aws.audience == "sts.amazonaws.com"
 
 
 def test_the_step_table_overrides_defaults(tmp_path: Path) -> None:
@@ -42,9 +42,9 @@ def test_the_step_table_overrides_defaults(tmp_path: Path) -> None:
         f'"{ROLE}"\ntags = {{ team = "web" }}\naws-oidc-role-arn = "{ENTRY}"\n',
     )
     settings = resolve(RunFlags(step_id="deploy"), {}, LOCAL, str(tmp_path))
-    assert settings.aws_role_arn == ROLE
-    assert settings.tags == (("team", "web"),)
-    assert settings.aws_source_identity is True  # on by default when chained
+    assert settings.aws.role_arn == ROLE
+    assert settings.aws.tags == (("team", "web"),)
+    assert settings.aws.source_identity is True  # on by default when chained
 
 
 def test_the_ci_step_selects_its_table(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_an_explicit_config_that_does_not_exist_is_an_error(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("flags", "needle"),
     [
-        (RunFlags(), "no role given"),
+        (RunFlags(), "neither an AWS role nor a GCP provider"),
         (RunFlags(aws_role_arn="arn:aws:iam::123:role/x"), "not an IAM role ARN"),
         (RunFlags(aws_role_arn=ROLE, aws_oidc_role_arn="role/entry"), "not an IAM role ARN"),
         (RunFlags(aws_role_arn=ROLE, aws_duration=899), "outside 900-43200"),
@@ -136,8 +136,8 @@ def test_session_policy_is_compacted_and_checked(tmp_path: Path) -> None:
     settings = resolve(
         RunFlags(aws_role_arn=ROLE, aws_session_policy=str(policy)), {}, LOCAL, "/nonexistent"
     )
-    assert settings.aws_session_policy is not None
-    assert " " not in settings.aws_session_policy
+    assert settings.aws.session_policy is not None
+    assert " " not in settings.aws.session_policy
 
 
 @pytest.mark.parametrize(
@@ -157,11 +157,11 @@ def test_bad_session_policies_are_refused(tmp_path: Path, content: str, needle: 
 
 def test_sts_endpoint_is_regional_unless_overridden() -> None:
     settings = resolve(RunFlags(aws_role_arn=ROLE, aws_region="eu-central-1"), {}, LOCAL, "/x")
-    assert settings.aws_sts_endpoint == "https://sts.eu-central-1.amazonaws.com"
+    assert settings.aws.sts_endpoint == "https://sts.eu-central-1.amazonaws.com"
     overridden = resolve(
         RunFlags(aws_role_arn=ROLE), {"AWS_ENDPOINT_URL_STS": "http://h:1/"}, LOCAL, "/x"
     )
-    assert overridden.aws_sts_endpoint == "http://h:1"
+    assert overridden.aws.sts_endpoint == "http://h:1"
 
 
 def test_ledger_defaults_to_runner_temp_on_github() -> None:

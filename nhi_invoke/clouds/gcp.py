@@ -144,9 +144,15 @@ class GcpBroker:
         self, federated: Credentials, account: str, request: ReasonedRequest
     ) -> Credentials:
         from google.auth import impersonated_credentials  # noqa: PLC0415
+        from google.oauth2.credentials import Credentials as BearerToken  # noqa: PLC0415
 
+        # The federated token as a plain bearer. Given the identity_pool credentials
+        # themselves, google-auth re-scopes a copy and runs the STS exchange again, minting a
+        # second federated token that nobody would record. Without an expiry it is never
+        # "stale", so google-auth will not try to refresh it either.
+        source = BearerToken(token=federated.token)
         credentials = impersonated_credentials.Credentials(
-            source_credentials=federated,
+            source_credentials=source,
             target_principal=account,
             # Always sent: without scopes google-auth sends "scope": null, which IAM rejects.
             target_scopes=list(self.plan.scopes),

@@ -87,7 +87,7 @@ class OidcIssuer:
         self.run = run or GitHubRun()
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.request_token = secrets.token_urlsafe(24)
-        self.tokens_issued = 0
+        self.audiences_requested: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -111,7 +111,6 @@ class OidcIssuer:
     def mint(self, audience: str, **overrides: Any) -> str:
         """A signed token for `audience`, as the runner would hand out."""
         claims = self.run.claims(self.url, audience, int(time.time())) | overrides
-        self.tokens_issued += 1
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": KEY_ID})
 
     def jwks(self) -> dict[str, Any]:
@@ -155,6 +154,8 @@ class OidcIssuer:
                     self._send(200, issuer.discovery())
                 elif parts.path == "/.well-known/jwks":
                     self._send(200, issuer.jwks())
+                elif parts.path == "/__sandbox/audiences":
+                    self._send(200, {"audiences": list(issuer.audiences_requested)})
                 elif parts.path == TOKEN_PATH:
                     self._token(urllib.parse.parse_qs(parts.query))
                 else:
@@ -171,6 +172,7 @@ class OidcIssuer:
                     self._send(400, {"message": "api-version=2.0 is required"})
                     return
                 audience = query.get("audience", ["https://github.com/" + issuer.run.repository])
+                issuer.audiences_requested.append(audience[0])
                 self._send(200, {"count": 1, "value": issuer.mint(audience[0])})
 
         return Handler

@@ -88,21 +88,35 @@ GCP_GRANT = Grant(
     access_key_id=None,
     expires_at=datetime(2030, 1, 1, tzinfo=UTC),
     fingerprint="sha256:01",
-    environment={"CLOUDSDK_AUTH_ACCESS_TOKEN": Secret("ya29"),
-                 "GOOGLE_OAUTH_ACCESS_TOKEN": Secret("ya29")},
+    environment={
+        "CLOUDSDK_AUTH_ACCESS_TOKEN": Secret("ya29"),
+        "GOOGLE_OAUTH_ACCESS_TOKEN": Secret("ya29"),
+    },
 )
 
 
 def test_gcp_credentials_replace_inherited_google_identities() -> None:
-    inherited = INHERITED | {"GOOGLE_APPLICATION_CREDENTIALS": "/key.json",
-                             "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": "/key.json",
-                             "GOOGLE_CREDENTIALS": "{}"}
-    env = childenv.build(inherited, [GCP_GRANT], invocation_id="inv", step_id="s",
-                         aws_region=None, gcp_project="my-project", token_variables=())
+    inherited = INHERITED | {
+        "GOOGLE_APPLICATION_CREDENTIALS": "/key.json",
+        "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": "/key.json",
+        "GOOGLE_CREDENTIALS": "{}",
+    }
+    env = childenv.build(
+        inherited,
+        [GCP_GRANT],
+        invocation_id="inv",
+        step_id="s",
+        aws_region=None,
+        gcp_project="my-project",
+        token_variables=(),
+    )
     assert env["CLOUDSDK_AUTH_ACCESS_TOKEN"] == env["GOOGLE_OAUTH_ACCESS_TOKEN"] == "ya29"
     assert env["GOOGLE_CLOUD_PROJECT"] == env["CLOUDSDK_CORE_PROJECT"] == "my-project"
-    for gone in ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
-                 "GOOGLE_CREDENTIALS"):
+    for gone in (
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
+        "GOOGLE_CREDENTIALS",
+    ):
         assert gone not in env
     # A GCP-only invocation leaves the AWS variables alone: it issued no AWS identity.
     assert env["AWS_PROFILE"] == "p"

@@ -170,3 +170,49 @@ def test_ledger_defaults_to_runner_temp_on_github() -> None:
     assert settings.ledger_path == "/rt/nhi-invoke/ledger.jsonl"
     local = resolve(RunFlags(aws_role_arn=ROLE), {"HOME": "/h"}, LOCAL, "/x")
     assert local.ledger_path == "/h/.local/state/nhi-invoke/ledger.jsonl"
+
+
+PROVIDER = "projects/42/locations/global/workloadIdentityPools/ci-pool/providers/github"
+
+
+def test_gcp_settings_have_defaults_and_endpoints() -> None:
+    environ = {"NHI_GCP_STS_ENDPOINT": "http://127.0.0.1:9/"}
+    settings = resolve(RunFlags(gcp_provider=PROVIDER), environ, LOCAL, "/x")
+    assert settings.aws is None
+    assert settings.gcp is not None
+    assert settings.gcp.audience == f"https://iam.googleapis.com/{PROVIDER}"
+    assert settings.gcp.lifetime == 600
+    assert settings.gcp.sts_endpoint == "http://127.0.0.1:9"
+    assert settings.gcp.iamcredentials_endpoint == "https://iamcredentials.googleapis.com"
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (
+            RunFlags(
+                gcp_provider="projects/x/locations/global/workloadIdentityPools/p/providers/q"
+            ),
+            "workload identity provider",
+        ),
+        (RunFlags(gcp_service_account="a@b.iam.gserviceaccount.com"), "no --gcp-provider"),
+        (RunFlags(gcp_provider=PROVIDER, gcp_scopes=("cloud-platform",)), "OAuth scope URL"),
+        (RunFlags(gcp_provider=PROVIDER, gcp_lifetime=43201), "outside 1-43200"),
+        (RunFlags(gcp_provider=PROVIDER, gcp_project="UPPER"), "not a project id"),
+    ],
+)
+def test_invalid_gcp_settings_name_the_problem(flags: RunFlags, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        resolve(flags, {}, LOCAL, "/nonexistent")
+
+
+def test_gcp_settings_come_from_the_config_file(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        f'[defaults]\ngcp-provider = "{PROVIDER}"\n'
+        'gcp-scope = ["https://www.googleapis.com/auth/a"]\ngcp-lifetime = 300\n',
+    )
+    settings = resolve(RunFlags(), {}, LOCAL, str(tmp_path))
+    assert settings.gcp is not None
+    assert settings.gcp.scopes == ("https://www.googleapis.com/auth/a",)
+    assert settings.gcp.lifetime == 300

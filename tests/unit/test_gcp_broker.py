@@ -99,7 +99,7 @@ def test_permission_denied_names_the_binding_to_add() -> None:
     )
     with (
         ScriptedServer().answer(200, FEDERATED).answer(403, denied) as server,
-        pytest.raises(RefusedError, match="roles/iam.workloadIdentityUser"),
+        pytest.raises(RefusedError, match=r"roles/iam\.workloadIdentityUser"),
     ):
         GcpBroker(_plan(server.url), FAST).issue(_subject, lambda g: None)
 

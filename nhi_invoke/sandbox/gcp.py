@@ -22,12 +22,13 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
 
 from nhi_invoke.oidc import fingerprint
+from nhi_invoke.sandbox.loopback import JsonHandler, LoopbackService
 
 PROJECT_NUMBER = "123456789012"
 POOL = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/nhi-sandbox"
@@ -58,7 +59,7 @@ class _Issued:
     scopes: list[str] = field(default_factory=list)
 
 
-class GcpEmulator:
+class GcpEmulator(LoopbackService):
     """The emulator on 127.0.0.1 at a free port, trusting one issuer and one repository."""
 
     def __init__(self, issuer_url: str, issuer_jwks: dict[str, Any], repository: str) -> None:
@@ -69,21 +70,7 @@ class GcpEmulator:
         self.tokens: dict[str, _Issued] = {}
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> GcpEmulator:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler())
 
     def _record(self, method: str, path: str, headers: dict[str, str], fields: Any) -> None:
         shown = dict(fields) if isinstance(fields, dict) else fields
@@ -207,31 +194,17 @@ class GcpEmulator:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         emulator = self
 
-        class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Silent."""
-
-            def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 parts = urllib.parse.urlsplit(self.path)
                 query = urllib.parse.parse_qs(parts.query)
                 if parts.path == "/tokeninfo":
-                    self._send(*emulator.tokeninfo(query.get("access_token", [""])[0]))
+                    self.send_json(*emulator.tokeninfo(query.get("access_token", [""])[0]))
                 elif parts.path == "/__sandbox/requests":
                     with emulator._lock:
-                        self._send(200, list(emulator.requests))
+                        self.send_json(200, list(emulator.requests))
                 else:
-                    self._send(404, {"error": "not found"})
+                    self.send_json(404, {"error": "not found"})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
@@ -242,11 +215,11 @@ class GcpEmulator:
                 if path == "/v1/token":
                     form = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
                     emulator._record("POST", path, headers, form)
-                    self._send(*emulator.exchange(form))
+                    self.send_json(*emulator.exchange(form))
                     return
                 match = GENERATE.fullmatch(path)
                 if match is None:
-                    self._send(404, {"error": "not found"})
+                    self.send_json(404, {"error": "not found"})
                     return
                 try:
                     body: Any = json.loads(raw)
@@ -254,7 +227,7 @@ class GcpEmulator:
                     body = None
                 emulator._record("POST", path, headers, body)
                 scheme, _, bearer = headers.get("Authorization", "").partition(" ")
-                self._send(
+                self.send_json(
                     *emulator.generate(
                         urllib.parse.unquote(match.group(1)),
                         bearer if scheme.lower() == "bearer" else "",

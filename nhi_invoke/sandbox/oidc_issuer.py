@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from nhi_invoke.sandbox.loopback import JsonHandler, LoopbackService
 
 KEY_ID = "nhi-sandbox-1"
 TOKEN_LIFETIME_SECONDS = 300  # GitHub's tokens live about five minutes
@@ -80,7 +81,7 @@ class GitHubRun:
         }
 
 
-class OidcIssuer:
+class OidcIssuer(LoopbackService):
     """The issuer, on 127.0.0.1 at a free port, in a background thread."""
 
     def __init__(self, run: GitHubRun | None = None) -> None:
@@ -88,25 +89,11 @@ class OidcIssuer:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.request_token = secrets.token_urlsafe(24)
         self.audiences_requested: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(self._handler())
 
     @property
     def request_url(self) -> str:
         return f"{self.url}{TOKEN_PATH}?api-version=2.0"
-
-    def start(self) -> OidcIssuer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def mint(self, audience: str, **overrides: Any) -> str:
         """A signed token for `audience`, as the runner would hand out."""
@@ -131,48 +118,32 @@ class OidcIssuer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         issuer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            # http.server writes headers and body separately; without this, delayed ACKs
-            # add ~40 ms to every token request.
-            disable_nagle_algorithm = True
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Silent: the request line carries no secret, but the tests read stderr."""
-
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 parts = urllib.parse.urlsplit(self.path)
                 if parts.path == "/.well-known/openid-configuration":
-                    self._send(200, issuer.discovery())
+                    self.send_json(200, issuer.discovery())
                 elif parts.path == "/.well-known/jwks":
-                    self._send(200, issuer.jwks())
+                    self.send_json(200, issuer.jwks())
                 elif parts.path == "/__sandbox/audiences":
-                    self._send(200, {"audiences": list(issuer.audiences_requested)})
+                    self.send_json(200, {"audiences": list(issuer.audiences_requested)})
                 elif parts.path == TOKEN_PATH:
                     self._token(urllib.parse.parse_qs(parts.query))
                 else:
-                    self._send(404, {"message": "not found"})
+                    self.send_json(404, {"message": "not found"})
 
             def _token(self, query: dict[str, list[str]]) -> None:
                 scheme, _, presented = self.headers.get("Authorization", "").partition(" ")
                 if scheme.lower() != "bearer" or not secrets.compare_digest(
                     presented, issuer.request_token
                 ):
-                    self._send(401, {"message": "bad request token"})
+                    self.send_json(401, {"message": "bad request token"})
                     return
                 if query.get("api-version") != ["2.0"]:
-                    self._send(400, {"message": "api-version=2.0 is required"})
+                    self.send_json(400, {"message": "api-version=2.0 is required"})
                     return
                 audience = query.get("audience", ["https://github.com/" + issuer.run.repository])
                 issuer.audiences_requested.append(audience[0])
-                self._send(200, {"count": 1, "value": issuer.mint(audience[0])})
+                self.send_json(200, {"count": 1, "value": issuer.mint(audience[0])})
 
         return Handler

@@ -140,3 +140,22 @@ def assert_no_leak(result: Result, secrets: set[str], *files: Path) -> None:
         for path in files:
             if path.exists():
                 assert secret not in path.read_text(errors="replace"), f"secret in {path}"
+
+
+def imported_packages(args: list[str], env: dict[str, str]) -> set[str]:
+    """The top-level packages a real `nhi-invoke ARGS` imports, read from `-X importtime`."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "nhi_invoke", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "nhi_invoke" in imported, "importtime printed nothing"
+    return imported

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -11,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import assert_no_leak, ledger_events, ledger_path, run_nhi
+from tests.e2e.conftest import (
+    assert_no_leak,
+    imported_packages,
+    ledger_events,
+    ledger_path,
+    run_nhi,
+)
 
 pytestmark = pytest.mark.e2e
 CHILD = str(Path(__file__).with_name("child_gcp.py"))
@@ -187,32 +192,9 @@ def test_gcp_refused_after_aws_minted_exits_77_and_records_the_aws_credential(
 def test_a_gcp_only_run_imports_neither_boto3_nor_botocore(
     github_env: dict[str, str], sandbox: dict[str, Any]
 ) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-m",
-            "nhi_invoke",
-            "run",
-            "--quiet",
-            "--step-id",
-            "lean",
-            *_gcp(sandbox),
-            "--",
-            "true",
-        ],
-        env=github_env,
-        capture_output=True,
-        text=True,
-        check=False,
+    imported = imported_packages(
+        ["run", "--quiet", "--step-id", "lean", *_gcp(sandbox), "--", "true"], github_env
     )
-    assert done.returncode == 0, done.stderr
-    imported = {
-        line.split("|")[-1].strip().split(".")[0]
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:")
-    }
     assert "google" in imported
     assert not imported & {"boto3", "botocore"}
 

@@ -22,6 +22,7 @@ DEFAULT_GCP_LIFETIME = 600
 GCP_STS_ENDPOINT = "https://sts.googleapis.com"
 GCP_IAMCREDENTIALS_ENDPOINT = "https://iamcredentials.googleapis.com"
 CONFIG_FILE_NAME = "nhi-invoke.toml"
+DEFAULT_KILL_GRACE = 5
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class RunFlags:
     tags: tuple[str, ...] = ()
     aws_source_identity: bool | None = None
     aws_audience: str | None = None
+    aws_revoke: bool | None = None
     gcp_provider: str | None = None
     gcp_service_account: str | None = None
     gcp_scopes: tuple[str, ...] = ()
@@ -63,6 +65,8 @@ class AwsSettings:
     source_identity: bool
     audience: str
     sts_endpoint: str
+    iam_endpoint: str | None  # None: botocore's default for the partition
+    revoke: bool
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Settings:
     ledger_path: str
     keep_oidc_env: bool
     config_path: str | None
+    kill_grace_seconds: float
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -102,6 +107,7 @@ ENV_VARS: Mapping[str, tuple[str, ...]] = {
     "aws_session_policy": ("NHI_AWS_SESSION_POLICY",),
     "aws_source_identity": ("NHI_AWS_SOURCE_IDENTITY",),
     "aws_audience": ("NHI_AWS_AUDIENCE",),
+    "aws_revoke": ("NHI_AWS_REVOKE",),
     "gcp_provider": ("NHI_GCP_PROVIDER",),
     "gcp_service_account": ("NHI_GCP_SERVICE_ACCOUNT",),
     "gcp_lifetime": ("NHI_GCP_LIFETIME",),
@@ -111,14 +117,16 @@ ENV_VARS: Mapping[str, tuple[str, ...]] = {
     "token_env": ("NHI_TOKEN_ENV",),
     "ledger": ("NHI_LEDGER",),
     "keep_oidc_env": ("NHI_KEEP_OIDC_ENV",),
+    "kill_grace": ("NHI_KILL_GRACE",),
 }
 # Keys allowed in [defaults] and [steps.<id>]: the flag names.
 TOML_KEYS = frozenset(
     {
         "aws-role-arn", "aws-oidc-role-arn", "aws-region", "aws-duration", "aws-session-policy",
-        "aws-policy-arn", "tags", "aws-source-identity", "aws-audience", "gcp-provider",
+        "aws-policy-arn", "tags", "aws-source-identity", "aws-audience", "aws-revoke",
+        "gcp-provider",
         "gcp-service-account", "gcp-scope", "gcp-lifetime", "gcp-project", "gcp-audience",
-        "token-file", "token-env", "ledger", "keep-oidc-env",
+        "token-file", "token-env", "ledger", "keep-oidc-env", "kill-grace",
     }
 )  # fmt: skip
 
@@ -193,6 +201,14 @@ def default_ledger_path(environ: Mapping[str, str]) -> str:
         environ.get("HOME") or os.path.expanduser("~"), ".local", "state"
     )
     return os.path.join(state, "nhi-invoke", "ledger.jsonl")
+
+
+def iam_endpoint(environ: Mapping[str, str]) -> str | None:
+    """botocore's endpoint override variables for IAM, else None (botocore's default)."""
+    for name in ("AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL"):
+        if environ.get(name):
+            return validation.endpoint(name, environ[name])
+    return None
 
 
 def sts_endpoint(environ: Mapping[str, str], region: str) -> str:
@@ -309,6 +325,13 @@ def _aws(flags: RunFlags, sources: _Sources) -> AwsSettings | None:
             "accepts neither)",
             "add --aws-oidc-role-arn with an entry role, or drop --tag/--aws-source-identity",
         )
+    revoke = bool(sources.pick("aws_revoke", flags.aws_revoke, _parse_bool))
+    if revoke and not chained:
+        raise ConfigError(
+            "--aws-revoke needs a chained hop: the deny policy is put by the entry session, and "
+            "without one the command's own role would need IAM write access on itself",
+            "add --aws-oidc-role-arn with an entry role allowed iam:PutRolePolicy on the target",
+        )
     region = validation.region(sources.pick("aws_region", flags.aws_region) or DEFAULT_REGION)
     policy_path = sources.pick("aws_session_policy", flags.aws_session_policy)
     return AwsSettings(
@@ -326,6 +349,8 @@ def _aws(flags: RunFlags, sources: _Sources) -> AwsSettings | None:
         source_identity=chained if source_identity is None else source_identity,
         audience=str(sources.pick("aws_audience", flags.aws_audience) or DEFAULT_AWS_AUDIENCE),
         sts_endpoint=sts_endpoint(sources.environ, region),
+        iam_endpoint=iam_endpoint(sources.environ),
+        revoke=revoke,
     )
 
 
@@ -398,5 +423,8 @@ def resolve(flags: RunFlags, environ: Mapping[str, str], context: CIContext, cwd
         ledger_path=str(sources.pick("ledger", flags.ledger) or default_ledger_path(environ)),
         keep_oidc_env=bool(sources.pick("keep_oidc_env", flags.keep_oidc_env, _parse_bool)),
         config_path=config_path if toml is not None else None,
+        kill_grace_seconds=validation.kill_grace(
+            sources.pick("kill_grace", None, _parse_int) or DEFAULT_KILL_GRACE
+        ),
         warnings=tuple(warnings),
     )

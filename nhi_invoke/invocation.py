@@ -8,6 +8,7 @@ every step of the way is one ledger event.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -174,12 +175,18 @@ def _started_fields(plan: Plan, command: str) -> dict[str, Any]:
         "token_source": plan.token_source,
         "command": command,
         "clouds": list(plan.clouds),
+        # Lets `nhi-invoke revoke` tell a crashed invocation from one still running.
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
     }
     if plan.aws is not None:
         fields["aws"] = {
             "session_name": plan.aws.session_name,
             "role_arn": plan.aws.role_arn,
             "entry_role_arn": plan.aws.entry_role_arn,
+            "region": plan.aws.region,
+            "audience": plan.aws.audience,
+            "revocation": plan.aws.revocation,
         }
     if plan.gcp is not None:
         fields["gcp"] = {
@@ -188,6 +195,46 @@ def _started_fields(plan: Plan, command: str) -> dict[str, Any]:
             "request_reason": plan.gcp.request_reason,
         }
     return fields
+
+
+def _release_all(run: _Run, brokers: list[CredentialBroker], ended: datetime) -> None:
+    """End every credential issued, each the way its cloud allows, and record how.
+
+    The command's credentials go first (they are what revocation protects); a revocation
+    may mint a fresh entry session, which is then recorded and ended like the rest.
+    """
+    by_cloud = {broker.cloud: broker for broker in brokers}
+    done = 0
+    while done < len(run.grants):
+        batch = sorted(run.grants[done:], key=lambda g: g.purpose != "child")
+        done = len(run.grants)
+        for grant in batch:
+            broker = by_cloud[grant.cloud]
+            audience = broker.audience
+            release = broker.release(
+                grant, ended, run.token_supplier(audience), run.grant_recorder(audience)
+            )
+            event = "credential.revoked" if release.method != "expire" else "credential.expiring"
+            run.ledger.append(
+                event,
+                _now(),
+                cloud=grant.cloud,
+                purpose=grant.purpose,
+                principal=grant.principal,
+                principal_id=grant.principal_id,
+                access_key_id=grant.access_key_id,
+                fingerprint=grant.fingerprint,
+                expires_at=rfc3339(grant.expires_at),
+                revocation=release.method,
+                exposure_seconds=release.exposure_seconds,
+                revocation_failure=release.failure,
+                **release.detail,
+            )
+            if release.failure is not None:
+                run.say(
+                    f"warning: {grant.principal} could not be revoked; it stays usable until "
+                    f"{grant.expires_at:%H:%M:%S}Z ({release.failure})"
+                )
 
 
 def execute(
@@ -215,7 +262,7 @@ def execute(
     started = time.monotonic()
     exit_code = EXIT_INTERNAL
     command_ended: datetime | None = None
-    with process.SignalGuard() as guard:
+    with process.SignalGuard(plan.kill_grace_seconds) as guard:
         run.ledger.append(
             "invocation.started", _now(), **_started_fields(plan, os.path.basename(argv[0]))
         )
@@ -264,20 +311,7 @@ def execute(
             raise
         finally:
             guard.phase = process.Phase.CLEANUP
-            ended = command_ended or _now()
-            for issued in run.grants:
-                run.ledger.append(
-                    "credential.expiring",
-                    _now(),
-                    cloud=issued.cloud,
-                    purpose=issued.purpose,
-                    principal=issued.principal,
-                    access_key_id=issued.access_key_id,
-                    fingerprint=issued.fingerprint,
-                    expires_at=rfc3339(issued.expires_at),
-                    revocation="expire",
-                    exposure_seconds=max(0, int((issued.expires_at - ended).total_seconds())),
-                )
+            _release_all(run, brokers, command_ended or _now())
             run.ledger.append(
                 "invocation.finished",
                 _now(),

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 
 from nhi_invoke import childenv
 from nhi_invoke.ci.interface import CIContext
-from nhi_invoke.config import AwsSettings, GcpSettings, Settings
+from nhi_invoke.config import DEFAULT_GCP_LIFETIME, AwsSettings, GcpSettings, Settings
 from nhi_invoke.naming import TRANSITIVE_TAG_KEYS, SessionTag, session_name, session_tags
 from nhi_invoke.validation import AWS_MIN_DURATION
 
 REVOCATION_EXPIRE = "expire"
+REVOCATION_DENY_POLICY = "deny-policy"
 GCP_STANDARD_MAX_LIFETIME = 3_600
 
 
@@ -31,11 +32,16 @@ class AwsPlan:
     source_identity: str | None
     session_policy: str | None
     policy_arns: tuple[str, ...]
+    iam_endpoint: str | None = None
     revocation: str = REVOCATION_EXPIRE
 
     @property
     def chained(self) -> bool:
         return self.entry_role_arn is not None
+
+    @property
+    def revokes(self) -> bool:
+        return self.revocation == REVOCATION_DENY_POLICY
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class Plan:
     env_removed: tuple[str, ...]
     # Variables that can mint OIDC tokens; the child does not see them (--keep-oidc-env: none).
     stripped_variables: tuple[str, ...]
+    kill_grace_seconds: float
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -105,6 +112,8 @@ def _aws_plan(aws: AwsSettings, step_id: str, context: CIContext, invocation_id:
         source_identity=invocation_id if chained and aws.source_identity else None,
         session_policy=aws.session_policy,
         policy_arns=aws.policy_arns,
+        iam_endpoint=aws.iam_endpoint,
+        revocation=REVOCATION_DENY_POLICY if aws.revoke else REVOCATION_EXPIRE,
     )
 
 
@@ -133,6 +142,18 @@ def _warnings(settings: Settings, context: CIContext, inherited: tuple[str, ...]
         warnings.append(
             "no --gcp-service-account: the federated token itself is handed over; it lives as "
             "long as the OIDC token allows (up to 1 h) and its lifetime cannot be chosen"
+        )
+    aws = settings.aws
+    if aws is not None and not aws.revoke and aws.duration > AWS_MIN_DURATION:
+        warnings.append(
+            f"the AWS session stays usable up to {aws.duration} s after it is issued, however "
+            f"soon the command ends: use the {AWS_MIN_DURATION} s minimum unless the command "
+            "needs longer, or add --aws-revoke"
+        )
+    if settings.gcp is not None and settings.gcp.lifetime > DEFAULT_GCP_LIFETIME:
+        warnings.append(
+            f"the GCP token stays usable for {settings.gcp.lifetime} s and cannot be revoked: "
+            "keep --gcp-lifetime as short as the command needs"
         )
     if settings.gcp is not None and settings.gcp.lifetime > GCP_STANDARD_MAX_LIFETIME:
         warnings.append(
@@ -191,5 +212,6 @@ def build(
             childenv.removed_names(dict.fromkeys(inherited, ""), clouds, token_variables)
         ),
         stripped_variables=token_variables,
+        kill_grace_seconds=settings.kill_grace_seconds,
         warnings=tuple(_warnings(settings, context, inherited)),
     )

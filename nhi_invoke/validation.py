@@ -190,3 +190,12 @@ def endpoint(name: str, value: str) -> str:
             f"set {name} to e.g. https://host:port",
         )
     return value.rstrip("/")
+
+
+def kill_grace(value: int) -> int:
+    if not 0 < value <= 300:
+        raise ConfigError(
+            f"NHI_KILL_GRACE={value} is outside 1-300 s",
+            "give the command a few seconds to exit after a relayed signal",
+        )
+    return value

@@ -71,6 +71,14 @@ AwsAudience = Annotated[
     str | None,
     typer.Option(help="Audience of the OIDC token for AWS [default: sts.amazonaws.com]."),
 ]
+AwsRevoke = Annotated[
+    bool | None,
+    typer.Option(
+        "--aws-revoke/--no-aws-revoke",
+        help="When the command ends, deny its session with an inline policy on the target "
+        "role (chained mode) [env: NHI_AWS_REVOKE].",
+    ),
+]
 GcpProvider = Annotated[
     str | None,
     typer.Option(
@@ -148,6 +156,7 @@ def run(
     tag: Tag = None,
     aws_source_identity: SourceIdentity = None,
     aws_audience: AwsAudience = None,
+    aws_revoke: AwsRevoke = None,
     gcp_provider: GcpProvider = None,
     gcp_service_account: GcpServiceAccount = None,
     gcp_scope: GcpScope = None,
@@ -178,6 +187,7 @@ def run(
         tags=tuple(tag or ()),
         aws_source_identity=aws_source_identity,
         aws_audience=aws_audience,
+        aws_revoke=aws_revoke,
         gcp_provider=gcp_provider,
         gcp_service_account=gcp_service_account,
         gcp_scopes=tuple(gcp_scope or ()),

@@ -10,10 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nhi_invoke import oidc
-from nhi_invoke.clouds.interface import Grant, GrantRecorder, Secret, TokenSupplier
+from nhi_invoke.clouds import botocore_clients
+from nhi_invoke.clouds.aws_revoke import Revocation, RevocationRefused, SessionRevoker, role_name
+from nhi_invoke.clouds.interface import (
+    Grant,
+    GrantRecorder,
+    Release,
+    Secret,
+    TokenSupplier,
+    expiring,
+)
 from nhi_invoke.clouds.sts_query import StsCredentials, StsError, assume_role_with_web_identity
 from nhi_invoke.errors import ConfigError, NhiError, RefusedError, UnavailableError
 from nhi_invoke.plan import AwsPlan
@@ -23,6 +33,14 @@ if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
 log = logging.getLogger("nhi_invoke.aws")
+# Re-mint the entry session for revocation when it has less than this left.
+ENTRY_MARGIN_SECONDS = 60
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 T = TypeVar("T")
 
 RETRYABLE_CODES = frozenset(
@@ -79,13 +97,27 @@ class AwsBroker:
         self.policy = policy
         self.retries = RetryOutcome()
         self.audience = plan.audience
+        self.grants: list[Grant] = []
+        self._entry: StsCredentials | None = None
 
     def issue(self, token: TokenSupplier, record: GrantRecorder) -> Grant:
+        current = self._first_hop(token, record)
+        if not self.plan.chained:
+            return self.grants[-1]
+        assert self._entry is not None
+        target = self._grant(self._assume_role(self._entry, current), "child", self.plan.role_arn)
+        record(target)
+        return target
+
+    def _first_hop(
+        self, token: TokenSupplier, record: GrantRecorder, *, fresh: bool = False
+    ) -> str:
+        """Web identity into the entry role (or the target, single hop); returns the token."""
         first_role = self.plan.entry_role_arn or self.plan.role_arn
         duration = (
             self.plan.entry_duration_seconds if self.plan.chained else self.plan.duration_seconds
         )
-        current = token(False)
+        current = token(fresh)
         try:
             creds = self._web_identity(first_role, current, duration)
         except _FreshTokenNeeded:
@@ -96,14 +128,68 @@ class AwsBroker:
                 creds = self._web_identity(first_role, current, duration)
             except _FreshTokenNeeded as again:
                 raise self._refused(first_role, again.error, current) from again
-        purpose = "entry" if self.plan.chained else "child"
-        first = self._grant(creds, purpose, first_role)
-        record(first)
-        if not self.plan.chained:
-            return first
-        target = self._grant(self._assume_role(creds, current), "child", self.plan.role_arn)
-        record(target)
-        return target
+        if self.plan.chained:
+            self._entry = creds
+        grant = self._grant(creds, "entry" if self.plan.chained else "child", first_role)
+        self.grants.append(grant)
+        record(grant)
+        return current
+
+    def release(
+        self, grant: Grant, ended_at: datetime, token: TokenSupplier, record: GrantRecorder
+    ) -> Release:
+        if not (self.plan.revokes and grant.purpose == "child" and grant.principal_id):
+            return expiring(grant, ended_at)
+        if grant.expires_at <= _now():
+            return expiring(grant, ended_at, reason="already expired; nothing to revoke")
+        try:
+            revocation = self.revoke_session(grant.principal_id, grant.expires_at, token, record)
+        except NhiError as error:
+            log.warning("could not revoke %s: %s", grant.session_name, error.one_line())
+            return expiring(grant, ended_at, failure=error.one_line())
+        return Release(
+            "deny-policy",
+            round(max(0.0, (_now() - ended_at).total_seconds()), 3),
+            {
+                "policy_name": revocation.policy_name,
+                "role": role_name(self.plan.role_arn),
+                "pruned": revocation.pruned,
+            },
+        )
+
+    def revoke_session(
+        self,
+        principal_id: str,
+        expires_at: datetime,
+        token: TokenSupplier,
+        record: GrantRecorder,
+    ) -> Revocation:
+        """Deny one session of the target role, acting as the entry session.
+
+        The entry session lives 900 s; a command that ran longer (or a recovery after a
+        crash) needs a fresh OIDC token and a fresh entry hop first.
+        """
+        entry = self._entry
+        if entry is None or (entry.expiration - _now()).total_seconds() < ENTRY_MARGIN_SECONDS:
+            self._first_hop(token, record, fresh=True)
+            entry = self._entry
+        assert entry is not None
+        iam = botocore_clients.client(
+            "iam", region=self.plan.region, endpoint=self.plan.iam_endpoint, credentials=entry
+        )
+        revoker = SessionRevoker(iam, self.plan.role_arn, _now)
+
+        def attempt() -> Revocation:
+            try:
+                return revoker.revoke(principal_id, expires_at)
+            except RevocationRefused as refused:
+                raise RefusedError(
+                    f"IAM refused the deny policy on {self.plan.role_arn}: {refused}"[:400],
+                    f"allow {self.plan.entry_role_arn} iam:PutRolePolicy, iam:DeleteRolePolicy "
+                    "and iam:ListRolePolicies on the target role",
+                ) from refused
+
+        return self._with_retries(attempt, "revocation")
 
     def _grant(self, creds: StsCredentials, purpose: str, role_arn: str) -> Grant:
         tags = {t.key: t.value for t in self.plan.tags} if purpose == "child" else {}
@@ -234,21 +320,7 @@ class AwsBroker:
         return self._with_retries(attempt, "AssumeRole")
 
     def _sts_client(self, entry: StsCredentials) -> STSClient:
-        import botocore.config  # noqa: PLC0415
-        import botocore.session  # noqa: PLC0415
-
-        # An inherited AWS_PROFILE naming a missing profile would make botocore raise
-        # ProfileNotFound; credentials here are explicit, so no profile is read at all.
-        session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-        client: STSClient = session.create_client(  # type: ignore[assignment]
-            "sts",
-            region_name=self.plan.region,
-            endpoint_url=self.plan.sts_endpoint,
-            aws_access_key_id=entry.access_key_id,
-            aws_secret_access_key=entry.secret_access_key.reveal(),
-            aws_session_token=entry.session_token.reveal(),
-            config=botocore.config.Config(
-                retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=15
-            ),
+        client: STSClient = botocore_clients.client(
+            "sts", region=self.plan.region, endpoint=self.plan.sts_endpoint, credentials=entry
         )
         return client

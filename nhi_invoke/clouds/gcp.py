@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nhi_invoke import oidc
-from nhi_invoke.clouds.interface import Grant, GrantRecorder, Secret, TokenSupplier
+from nhi_invoke.clouds.interface import (
+    Grant,
+    GrantRecorder,
+    Release,
+    Secret,
+    TokenSupplier,
+    expiring,
+)
 from nhi_invoke.errors import ConfigError, RefusedError, UnavailableError
 from nhi_invoke.plan import GcpPlan
 from nhi_invoke.retry import Retryable, RetryOutcome, RetryPolicy, call_with_retries
@@ -111,6 +118,12 @@ class GcpBroker:
         )
         record(grant)
         return grant
+
+    def release(
+        self, grant: Grant, ended_at: datetime, token: TokenSupplier, record: GrantRecorder
+    ) -> Release:
+        # GCP access tokens, federated or service-account, cannot be revoked: they expire.
+        return expiring(grant, ended_at, reason="GCP access tokens cannot be revoked")
 
     def _details(self, **extra: Any) -> dict[str, Any]:
         return {

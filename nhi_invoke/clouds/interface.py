@@ -61,6 +61,25 @@ class Grant:
         return {name: secret.reveal() for name, secret in self.environment.items()}
 
 
+@dataclass(frozen=True)
+class Release:
+    """How one credential ended: revoked (and when), or left to expire (and why)."""
+
+    method: str  # "deny-policy" or "expire"
+    exposure_seconds: float  # how long it stayed usable after the command ended
+    detail: Mapping[str, object] = field(default_factory=dict)
+    failure: str | None = None  # why a revocation that was asked for did not happen
+
+
+def expiring(
+    grant: Grant, ended_at: datetime, *, reason: str | None = None, failure: str | None = None
+) -> Release:
+    """The release of a credential left to expire: it stays usable until then."""
+    exposure = max(0.0, (grant.expires_at - ended_at).total_seconds())
+    detail = {"reason": reason} if reason else {}
+    return Release("expire", round(exposure, 3), detail, failure)
+
+
 # Asks the CI for a (fresh, when True) OIDC token, already pre-flight checked.
 TokenSupplier = Callable[[bool], str]
 # Called with each grant the moment it exists, so a failure later still records it.
@@ -76,4 +95,11 @@ class CredentialBroker(Protocol):
 
     def issue(self, token: TokenSupplier, record: GrantRecorder) -> Grant:
         """Exchange the OIDC token; return the credential the command gets."""
+        ...
+
+    def release(
+        self, grant: Grant, ended_at: datetime, token: TokenSupplier, record: GrantRecorder
+    ) -> Release:
+        """End one credential this broker issued as early as the cloud allows. Never raises:
+        cleanup must reach every credential; a failure is reported in the release."""
         ...

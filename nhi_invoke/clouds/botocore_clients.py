@@ -1,0 +1,47 @@
+"""botocore clients for the signed calls (chained AssumeRole, IAM), imported only for them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nhi_invoke.clouds.sts_query import StsCredentials
+
+
+def client(service: str, *, region: str, endpoint: str | None, credentials: StsCredentials) -> Any:
+    """A client signing with `credentials`; our own retries, so botocore makes one attempt."""
+    import botocore.config  # noqa: PLC0415 - ~150 ms, only on the paths that sign
+    import botocore.session  # noqa: PLC0415
+
+    # An inherited AWS_PROFILE naming a missing profile would make botocore raise
+    # ProfileNotFound; credentials here are explicit, so no profile is read at all.
+    session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    return session.create_client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key.reveal(),
+        aws_session_token=credentials.session_token.reveal(),
+        config=botocore.config.Config(
+            retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=15
+        ),
+    )
+
+
+def error_code(exc: Any) -> tuple[str, int]:
+    """The error code and HTTP status of a botocore ClientError."""
+    response = getattr(exc, "response", {}) or {}
+    code = str(response.get("Error", {}).get("Code", "Unknown"))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return code, status
+
+
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+        "ServiceUnavailable", "InternalFailure", "InternalError", "IDPCommunicationError",
+        "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
+        "ServiceFailure",
+    }
+)  # fmt: skip

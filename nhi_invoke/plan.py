@@ -95,6 +95,42 @@ class Plan:
     def clouds(self) -> tuple[str, ...]:
         return tuple(name for name, part in (("aws", self.aws), ("gcp", self.gcp)) if part)
 
+    @property
+    def endings(self) -> tuple[tuple[str, str], ...]:
+        """Each credential this invocation will issue, and how it will end."""
+        endings: list[tuple[str, str]] = []
+        if self.aws is not None:
+            if self.aws.chained:
+                endings.append(
+                    (
+                        f"AWS entry session ({self.aws.entry_role_arn})",
+                        f"expires +{self.aws.entry_duration_seconds} s (used by nhi-invoke only)",
+                    )
+                )
+            endings.append(
+                (
+                    f"AWS command session ({self.aws.role_arn})",
+                    "revoked as soon as the command ends (deny policy), else expires "
+                    f"+{self.aws.duration_seconds} s"
+                    if self.aws.revokes
+                    else f"expires +{self.aws.duration_seconds} s (STS sessions cannot be revoked "
+                    "one by one without --aws-revoke)",
+                )
+            )
+        if self.gcp is not None:
+            federated = "expires with the OIDC token's lifetime (at most 1 h); cannot be revoked"
+            if self.gcp.service_account is not None:
+                endings.append(("GCP federated token (used by nhi-invoke only)", federated))
+                endings.append(
+                    (
+                        f"GCP access token ({self.gcp.service_account})",
+                        f"expires +{self.gcp.lifetime_seconds} s; cannot be revoked",
+                    )
+                )
+            else:
+                endings.append(("GCP federated token (the command's)", federated))
+        return tuple(endings)
+
 
 def _aws_plan(aws: AwsSettings, step_id: str, context: CIContext, invocation_id: str) -> AwsPlan:
     chained = aws.oidc_role_arn is not None

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from nhi_invoke.plan import AwsPlan, GcpPlan, Plan
+from nhi_invoke.recovery import Outcome
 from nhi_invoke.tokeninfo import TokenReport
 
 
@@ -21,6 +22,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         data["gcp"]["sts_audience"] = plan.gcp.sts_audience
     data["ci"] = plan.ci.as_dict()
     data["clouds"] = list(plan.clouds)
+    data["endings"] = [{"credential": c, "ends": e} for c, e in plan.endings]
     return data
 
 
@@ -55,8 +57,11 @@ def _aws_rows(aws: AwsPlan) -> list[tuple[str, str]]:
     rows.append(
         (
             "AWS revocation",
-            "none: STS sessions cannot be revoked one by one; they "
-            f"expire {aws.duration_seconds} s after issue",
+            f"deny policy nhi-revoked-<expiry>-<hash> on {aws.role_arn.rsplit('/', 1)[-1]}, put by "
+            "the entry session when the command ends, naming only this session"
+            if aws.revokes
+            else f"none: the session expires {aws.duration_seconds} s after issue (add "
+            "--aws-revoke to deny it when the command ends)",
         )
     )
     return rows
@@ -105,8 +110,9 @@ def plan(plan: Plan, *, as_json: bool) -> None:
         show_header=False,
         title_justify="left",
     )
-    table.add_column("", style="bold")
-    table.add_column("")
+    table.add_column("", style="bold", no_wrap=True)
+    # Fold long ARNs and URLs rather than cut them: a plan must show every character.
+    table.add_column("", overflow="fold")
     rows: list[tuple[str, str]] = [
         ("step", f"{plan.step_id}  (from {plan.step_source})"),
         ("CI", ", ".join(f"{k}={v}" for k, v in plan.ci.as_dict().items())),
@@ -116,6 +122,7 @@ def plan(plan: Plan, *, as_json: bool) -> None:
         rows += _aws_rows(plan.aws)
     if plan.gcp is not None:
         rows += _gcp_rows(plan.gcp)
+    rows += [("ends", f"{credential}: {ending}") for credential, ending in plan.endings]
     rows += [
         ("child env set", ", ".join(plan.env_set)),
         ("child env removed", ", ".join(plan.env_removed) or "(none inherited)"),
@@ -159,3 +166,34 @@ def token(report: TokenReport) -> None:
         else:
             table.add_row(key, escape(str(value)))
     Console(file=sys.stdout, soft_wrap=False).print(table)
+
+
+def outcome_dict(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "invocation_id": outcome.invocation_id,
+        "principal": outcome.principal,
+        "action": outcome.action,
+        "detail": outcome.detail,
+    }
+
+
+def outcomes(results: list[Outcome]) -> None:
+    """Print what `nhi-invoke revoke` did, one row per credential."""
+    if not results:
+        print("nhi-invoke revoke: no open credential in the ledger")
+        return
+    from rich.console import Console  # noqa: PLC0415
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title="nhi-invoke revoke", title_justify="left")
+    for column in ("invocation", "principal", "action", "detail"):
+        table.add_column(column)
+    for result in results:
+        table.add_row(
+            *(
+                escape(v)
+                for v in (result.invocation_id, result.principal, result.action, result.detail)
+            )
+        )
+    Console(file=sys.stdout, soft_wrap=True).print(table)

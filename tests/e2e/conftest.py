@@ -52,6 +52,10 @@ class Result:
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`nhi-invoke sandbox` serving its emulators for the whole session."""
+    yield from _serve_sandbox(tmp_path_factory)
+
+
+def _serve_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     ready = tmp_path_factory.mktemp("sandbox") / "ready.json"
     proc = subprocess.Popen(
         [NHI, "sandbox", "--quiet", "--ready-file", str(ready)],
@@ -159,3 +163,35 @@ def imported_packages(args: list[str], env: dict[str, str]) -> set[str]:
     }
     assert "nhi_invoke" in imported, "importtime printed nothing"
     return imported
+
+
+def iam_client(sandbox: dict[str, Any]) -> Any:
+    """boto3's IAM client on the sandbox's moto server (moto accepts any credentials)."""
+    import boto3  # noqa: PLC0415
+
+    return boto3.client(
+        "iam",
+        endpoint_url=sandbox["aws_endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def deny_policies(sandbox: dict[str, Any], role: str = "nhi-sandbox-deploy") -> dict[str, str]:
+    """The target role's `nhi-revoked-*` policies: name -> the aws:userid each denies."""
+    iam = iam_client(sandbox)
+    found = {}
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        if name.startswith("nhi-revoked-"):
+            document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+            (statement,) = document["Statement"]
+            assert statement["Effect"] == "Deny"
+            found[name] = statement["Condition"]["StringEquals"]["aws:userid"]
+    return found
+
+
+@pytest.fixture
+def private_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A sandbox of this test's own, for tests that change moto's global state."""
+    yield from _serve_sandbox(tmp_path_factory)

@@ -126,3 +126,48 @@ def test_single_hop_run_imports_neither_botocore_nor_google_auth(
         github_env,
     )
     assert not imported & {"botocore", "boto3", "google"}
+
+
+def test_dry_run_states_how_each_credential_ends(base_env: dict[str, str]) -> None:
+    result = run_nhi(
+        [
+            "run",
+            "--dry-run",
+            "--json",
+            "--step-id",
+            "d",
+            "--aws-oidc-role-arn",
+            ENTRY,
+            "--aws-role-arn",
+            ROLE,
+            "--aws-revoke",
+            "--",
+            "true",
+        ],
+        base_env,
+    )
+    assert result.code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    endings = {e["credential"].split(" (")[0]: e["ends"] for e in plan["endings"]}
+    assert endings["AWS entry session"].startswith("expires +900 s")
+    assert endings["AWS command session"].startswith("revoked as soon as the command ends")
+    assert plan["aws"]["revocation"] == "deny-policy"
+
+
+def test_dry_run_warns_when_credentials_outlive_what_is_needed(base_env: dict[str, str]) -> None:
+    result = run_nhi(
+        [
+            "run",
+            "--dry-run",
+            "--json",
+            "--aws-role-arn",
+            ROLE,
+            "--aws-duration",
+            "3600",
+            "--",
+            "true",
+        ],
+        base_env,
+    )
+    warnings = json.loads(result.stdout)["warnings"]
+    assert any("stays usable up to 3600 s" in w for w in warnings)

@@ -1,0 +1,44 @@
+"""`nhi-invoke revoke [--invocation ID] [--ledger PATH]`."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+import typer
+
+from nhi_invoke.cli.commands import app
+from nhi_invoke.cli.run import Debug, Json, LedgerPath, TokenEnv, TokenFile
+
+
+@app.command()
+def revoke(
+    invocation: Annotated[
+        str | None,
+        typer.Option(help="Only this invocation (even if it still runs: an emergency stop)."),
+    ] = None,
+    ledger: LedgerPath = None,
+    token_file: TokenFile = None,
+    token_env: TokenEnv = None,
+    json_output: Json = False,
+    debug: Debug = False,
+) -> int:
+    """Revoke or record every credential the ledger shows as still open (after a crash)."""
+    from nhi_invoke import render  # noqa: PLC0415
+    from nhi_invoke.recovery import RecoveryInput, recover  # noqa: PLC0415
+
+    outcomes = recover(
+        RecoveryInput(
+            ledger=ledger, invocation=invocation, token_file=token_file, token_env=token_env
+        ),
+        os.environ,
+    )
+    if json_output:
+        print(json.dumps([render.outcome_dict(o) for o in outcomes], indent=2))
+    else:
+        render.outcomes(outcomes)
+    failed = next((o.error for o in outcomes if o.error is not None), None)
+    if failed is not None:
+        raise failed
+    return 0

@@ -9,6 +9,8 @@ from nhi_invoke.clouds.interface import Grant
 
 ACTIVE_VARIABLE = "NHI_INVOKE_ACTIVE"
 ALWAYS_SET = ("NHI_INVOCATION_ID", "NHI_STEP_ID", ACTIVE_VARIABLE)
+# The ledger's HMAC key: a command holding it could forge ledger lines.
+ALWAYS_REMOVED = ("NHI_LEDGER_KEY",)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,11 @@ def names_set(clouds: Iterable[str], *, gcp_project: bool) -> tuple[str, ...]:
 
 
 def _stripped(name: str, clouds: Sequence[str], token_variables: tuple[str, ...]) -> bool:
-    return name in token_variables or any(CLOUD_VARIABLES[c].strips(name) for c in clouds)
+    return (
+        name in token_variables
+        or name in ALWAYS_REMOVED
+        or any(CLOUD_VARIABLES[c].strips(name) for c in clouds)
+    )
 
 
 def removed_names(

@@ -16,11 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from nhi_invoke import __version__, childenv, naming, oidc, process
+from nhi_invoke import __version__, childenv, ledger_key, naming, oidc, process
 from nhi_invoke.ci import detect
 from nhi_invoke.ci.github import add_mask
 from nhi_invoke.ci.interface import TokenSource
-from nhi_invoke.clouds.interface import CredentialBroker, Grant, GrantRecorder, TokenSupplier
+from nhi_invoke.clouds.interface import (
+    CredentialBroker,
+    Grant,
+    GrantRecorder,
+    Release,
+    TokenSupplier,
+)
 from nhi_invoke.config import RunFlags, resolve
 from nhi_invoke.errors import ConfigError, NhiError
 from nhi_invoke.ledger import Ledger, rfc3339
@@ -107,7 +113,12 @@ class _Run:
         self.stderr = stderr
         self.quiet = quiet
         self.on_github = mask and self.plan.ci.provider == "github"
-        self.ledger = Ledger(self.plan.ledger_path, self.plan.invocation_id, self.plan.step_id)
+        self.ledger = Ledger(
+            self.plan.ledger_path,
+            self.plan.invocation_id,
+            self.plan.step_id,
+            key=ledger_key.load(prepared.environ),
+        )
         self.grants: list[Grant] = []
         self.token_records: dict[str, dict[str, Any]] = {}
         self._masked: set[str] = set()
@@ -197,13 +208,16 @@ def _started_fields(plan: Plan, command: str) -> dict[str, Any]:
     return fields
 
 
-def _release_all(run: _Run, brokers: list[CredentialBroker], ended: datetime) -> None:
+def _release_all(
+    run: _Run, brokers: list[CredentialBroker], ended: datetime
+) -> list[tuple[Grant, Release]]:
     """End every credential issued, each the way its cloud allows, and record how.
 
     The command's credentials go first (they are what revocation protects); a revocation
     may mint a fresh entry session, which is then recorded and ended like the rest.
     """
     by_cloud = {broker.cloud: broker for broker in brokers}
+    released: list[tuple[Grant, Release]] = []
     done = 0
     while done < len(run.grants):
         batch = sorted(run.grants[done:], key=lambda g: g.purpose != "child")
@@ -214,6 +228,7 @@ def _release_all(run: _Run, brokers: list[CredentialBroker], ended: datetime) ->
             release = broker.release(
                 grant, ended, run.token_supplier(audience), run.grant_recorder(audience)
             )
+            released.append((grant, release))
             event = "credential.revoked" if release.method != "expire" else "credential.expiring"
             run.ledger.append(
                 event,
@@ -235,6 +250,22 @@ def _release_all(run: _Run, brokers: list[CredentialBroker], ended: datetime) ->
                     f"warning: {grant.principal} could not be revoked; it stays usable until "
                     f"{grant.expires_at:%H:%M:%S}Z ({release.failure})"
                 )
+    return released
+
+
+def _write_job_summary(run: _Run, released: list[tuple[Grant, Release]], exit_code: int) -> None:
+    """On GitHub, append the invocation's summary to the job's summary page."""
+    path = run.prepared.environ.get("GITHUB_STEP_SUMMARY")
+    if not (run.on_github and path):
+        return
+    from nhi_invoke import render  # noqa: PLC0415
+
+    text = render.job_summary(run.plan, released, exit_code, run.ledger.head)
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        run.say(f"warning: could not write the job summary: {exc.strerror}")
 
 
 def execute(
@@ -311,7 +342,7 @@ def execute(
             raise
         finally:
             guard.phase = process.Phase.CLEANUP
-            _release_all(run, brokers, command_ended or _now())
+            released = _release_all(run, brokers, command_ended or _now())
             run.ledger.append(
                 "invocation.finished",
                 _now(),
@@ -320,4 +351,5 @@ def execute(
                 retries=sum(b.retries.retries for b in brokers),
                 duration_ms=int((time.monotonic() - started) * 1000),
             )
+            _write_job_summary(run, released, exit_code)
     return exit_code

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from nhi_invoke.errors import ConfigError
+from nhi_invoke.ledger_key import LedgerKey
 
 SCHEMA_VERSION = 1
 GENESIS = "0" * 64
@@ -53,10 +56,13 @@ def _last_line(fd: int) -> bytes | None:
 class Ledger:
     """Appends events for one invocation to one ledger file."""
 
-    def __init__(self, path: str, invocation_id: str, step_id: str) -> None:
+    def __init__(
+        self, path: str, invocation_id: str, step_id: str, key: LedgerKey | None = None
+    ) -> None:
         self.path = path
         self.invocation_id = invocation_id
         self.step_id = step_id
+        self.key = key
         self.head: str | None = None
 
     def _open(self) -> int:
@@ -88,12 +94,23 @@ class Ledger:
                 "prev": line_hash(last) if last is not None else GENESIS,
                 **fields,
             }
-            line = json.dumps(record, separators=(",", ":"), default=str).encode()
+            line = _serialize(record)
+            if self.key is not None:
+                # The HMAC covers the whole line, `prev` and the key id included, so a chain
+                # recomputed without the key no longer verifies.
+                record["key_id"] = self.key.key_id
+                line = _serialize(record)
+                record["hmac"] = self.key.sign(line)
+                line = _serialize(record)
             os.write(fd, line + b"\n")
         finally:
             os.close(fd)  # closing releases the lock
         self.head = line_hash(line)
         return self.head
+
+
+def _serialize(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":"), default=str).encode()
 
 
 def read(path: str) -> Iterator[tuple[int, bytes]]:
@@ -103,15 +120,71 @@ def read(path: str) -> Iterator[tuple[int, bytes]]:
             yield number, line.rstrip(b"\n")
 
 
-def verify_chain(path: str) -> int | None:
-    """The number of the first line whose `prev` does not match, or None if intact."""
-    previous = GENESIS
+@dataclass(frozen=True)
+class Verification:
+    """The result of checking a ledger."""
+
+    lines: int
+    head: str | None
+    broken_line: int | None
+    reason: str | None
+    key_id: str | None  # the key the HMACs were checked with; None: chain only
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_line is None
+
+
+def _hmac_problem(record: dict[str, Any], key: LedgerKey) -> str | None:
+    claimed = record.pop("hmac", None)
+    if claimed is None:
+        return "has no HMAC (written without a key, or the HMAC was removed)"
+    if record.get("key_id") != key.key_id:
+        return f"was signed with key {record.get('key_id')}, not {key.key_id}"
+    if not hmac.compare_digest(str(claimed), key.sign(_serialize(record))):
+        return "has a wrong HMAC: it was changed after it was written"
+    return None
+
+
+def verify(
+    path: str, key: LedgerKey | None = None, expected_head: str | None = None
+) -> Verification:
+    """Check every line's `prev` (and HMAC, with a key); report the first broken line."""
+    previous, count, seen = GENESIS, 0, {GENESIS: 0}
+
+    def broken(number: int, reason: str) -> Verification:
+        return Verification(count, previous, number, reason, key.key_id if key else None)
+
     for number, line in read(path):
+        count = number
         try:
             record = json.loads(line)
         except ValueError:
-            return number
-        if not isinstance(record, dict) or record.get("prev") != previous:
-            return number
+            return broken(number, "is not JSON")
+        if not isinstance(record, dict):
+            return broken(number, "is not a JSON object")
+        if key is not None and (problem := _hmac_problem(dict(record), key)):
+            return broken(number, problem)
+        prev = record.get("prev")
+        if prev != previous:
+            if prev in seen and seen[prev] < number - 1:
+                reason = (
+                    f"follows line {seen[prev]}, not line {number - 1}: lines were "
+                    "inserted or moved before it"
+                )
+            elif number > 1:
+                reason = (
+                    f"does not follow line {number - 1}: line {number - 1} was edited, "
+                    "or a line before this one was deleted or moved"
+                )
+            else:
+                reason = "is not the start of a ledger: lines before it were deleted"
+            return broken(number, reason)
         previous = line_hash(line)
-    return None
+        seen[previous] = number
+    if expected_head is not None and previous != expected_head:
+        return broken(
+            count,
+            f"is not the head {expected_head[:16]}…: the ledger was cut or its last line changed",
+        )
+    return Verification(count, previous if count else None, None, None, key.key_id if key else None)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from nhi_invoke import config, oidc
+from nhi_invoke import config, ledger_key, oidc
 from nhi_invoke.ci import detect
 from nhi_invoke.ci.github import add_mask
 from nhi_invoke.ci.interface import TokenSource
@@ -143,7 +143,7 @@ class _Recovery:
     def invocation(self, events: list[dict[str, Any]], ledger_path: str) -> list[Outcome]:
         started = next((e for e in events if e["event"] == "invocation.started"), events[0])
         invocation_id, step_id = started["invocation_id"], started.get("step_id", "")
-        ledger = Ledger(ledger_path, invocation_id, step_id)
+        ledger = Ledger(ledger_path, invocation_id, step_id, key=ledger_key.load(self.environ))
         closed = {e.get("fingerprint") for e in events if e["event"] in CLOSING_EVENTS}
         open_grants = [
             _grant(e)

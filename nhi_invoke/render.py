@@ -5,11 +5,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhi_invoke.plan import AwsPlan, GcpPlan, Plan
-from nhi_invoke.recovery import Outcome
-from nhi_invoke.tokeninfo import TokenReport
+
+if TYPE_CHECKING:
+    from nhi_invoke.audit.show import InvocationRow
+    from nhi_invoke.clouds.interface import Grant, Release
+    from nhi_invoke.recovery import Outcome
+    from nhi_invoke.tokeninfo import TokenReport
+
+
+def _console() -> Any:
+    """A rich console; off a terminal (CI logs) wide enough that tables do not fold."""
+    from rich.console import Console  # noqa: PLC0415
+
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160, soft_wrap=False)
 
 
 def plan_dict(plan: Plan) -> dict[str, Any]:
@@ -101,7 +112,6 @@ def plan(plan: Plan, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(plan_dict(plan), indent=2))
         return
-    from rich.console import Console  # noqa: PLC0415
     from rich.markup import escape  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
@@ -131,7 +141,7 @@ def plan(plan: Plan, *, as_json: bool) -> None:
     ]
     for key, value in rows:
         table.add_row(key, escape(value))
-    console = Console(file=sys.stdout, soft_wrap=False)
+    console = _console()
     console.print(table)
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
@@ -152,7 +162,6 @@ def token_dict(report: TokenReport) -> dict[str, Any]:
 
 def token(report: TokenReport) -> None:
     """Print `nhi-invoke token`'s report: claims and checks, never the token."""
-    from rich.console import Console  # noqa: PLC0415
     from rich.markup import escape  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
@@ -165,7 +174,7 @@ def token(report: TokenReport) -> None:
                 table.add_row(claim, escape(json.dumps(claim_value)))
         else:
             table.add_row(key, escape(str(value)))
-    Console(file=sys.stdout, soft_wrap=False).print(table)
+    _console().print(table)
 
 
 def outcome_dict(outcome: Outcome) -> dict[str, Any]:
@@ -182,7 +191,6 @@ def outcomes(results: list[Outcome]) -> None:
     if not results:
         print("nhi-invoke revoke: no open credential in the ledger")
         return
-    from rich.console import Console  # noqa: PLC0415
     from rich.markup import escape  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
@@ -196,4 +204,89 @@ def outcomes(results: list[Outcome]) -> None:
                 for v in (result.invocation_id, result.principal, result.action, result.detail)
             )
         )
-    Console(file=sys.stdout, soft_wrap=True).print(table)
+    _console().print(table)
+
+
+def _md(text: str) -> str:
+    """Text safe inside a markdown table cell and code span."""
+    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")
+
+
+def job_summary(
+    plan: Plan, ended: list[tuple[Grant, Release]], exit_code: int, head: str | None
+) -> str:
+    """The markdown appended to $GITHUB_STEP_SUMMARY: names and times, never a secret."""
+    lines = [
+        f"### nhi-invoke: `{_md(plan.step_id)}` (invocation `{plan.invocation_id}`, "
+        f"exit {exit_code})",
+        "",
+        "| credential | principal | expires | ended |",
+        "|---|---|---|---|",
+    ]
+    for grant, release in ended:
+        how = (
+            "revoked (deny policy)"
+            if release.method != "expire"
+            else "expiring (cannot be revoked)"
+            if release.failure is None
+            else "expiring (revocation failed)"
+        )
+        lines.append(
+            f"| {grant.cloud} {grant.purpose} | `{_md(grant.principal)}` | "
+            f"{grant.expires_at:%Y-%m-%d %H:%M:%S}Z | {how} |"
+        )
+    lines += [
+        "",
+        f"Ledger head `{head}`: check it with `nhi-invoke audit verify --head {head}`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def invocations(rows: list[InvocationRow]) -> None:
+    """Print `nhi-invoke audit show`: one row per invocation."""
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title="nhi-invoke ledger", title_justify="left")
+    for column in (
+        "invocation",
+        "step",
+        "CI run",
+        "principal(s)",
+        "issued",
+        "expires",
+        "exit",
+        "ended",
+        "exposure",
+    ):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        children = [c for c in row.credentials if c.purpose == "child"]
+        exposure = row.exposure_seconds
+        table.add_row(
+            *(
+                escape(v)
+                for v in (
+                    row.invocation_id,
+                    row.step_id,
+                    row.ci_run,
+                    "\n".join(_short_principal(c.principal) for c in children) or "-",
+                    _short_time(min((c.issued for c in children), default="")),
+                    _short_time(max((c.expires_at for c in children), default="")),
+                    "-" if row.exit_code is None else str(row.exit_code),
+                    row.ended,
+                    "-" if exposure is None else f"{exposure:g} s",
+                )
+            )
+        )
+    _console().print(table)
+
+
+def _short_principal(principal: str) -> str:
+    # arn:aws:sts::123456789012:assumed-role/ROLE/SESSION -> assumed-role/ROLE/SESSION
+    return principal.split(":", 5)[-1] if principal.startswith("arn:") else principal
+
+
+def _short_time(stamp: str) -> str:
+    return stamp[5:19].replace("T", " ") if stamp else "-"

@@ -35,7 +35,8 @@ def _root(
     """Run each pipeline step under its own short-lived cloud identity."""
 
 
-from nhi_invoke.cli import revoke as _revoke  # noqa: E402, F401 - registers the command
+from nhi_invoke.cli import audit as _audit  # noqa: E402, F401 - registers the commands
+from nhi_invoke.cli import revoke as _revoke  # noqa: E402, F401
 from nhi_invoke.cli import run as _run  # noqa: E402, F401
 from nhi_invoke.cli import sandbox as _sandbox  # noqa: E402, F401
 from nhi_invoke.cli import token as _token  # noqa: E402, F401

@@ -8,7 +8,7 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nhi_invoke.ledger import GENESIS, Ledger, line_hash, verify_chain
+from nhi_invoke.ledger import GENESIS, Ledger, line_hash, verify
 
 MOMENT = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
@@ -23,7 +23,7 @@ def test_each_line_chains_to_the_previous(tmp_path: Path) -> None:
     assert json.loads(lines[1])["prev"] == line_hash(lines[0])
     assert head == line_hash(lines[1])
     assert json.loads(lines[0])["time"] == "2026-11-28T12:00:00.000Z"
-    assert verify_chain(str(path)) is None
+    assert verify(str(path)).ok
 
 
 def test_the_ledger_is_private(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_an_edited_line_breaks_the_chain_at_the_next_line(tmp_path: Path) -> Non
     lines = path.read_text().splitlines()
     lines[1] = lines[1].replace('"n":1', '"n":9')
     path.write_text("\n".join(lines) + "\n")
-    assert verify_chain(str(path)) == 3
+    assert verify(str(path)).broken_line == 3
 
 
 def _append_many(path: str, writer: int) -> None:
@@ -61,4 +61,4 @@ def test_concurrent_writers_lose_and_interleave_nothing(tmp_path: Path) -> None:
     lines = Path(path).read_text().splitlines()
     assert len(lines) == 6 * 40
     assert all(json.loads(line)["padding"] == "x" * 300 for line in lines)
-    assert verify_chain(path) is None
+    assert verify(path).ok

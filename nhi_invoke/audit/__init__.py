@@ -1,0 +1,1 @@
+"""Audits that need no cloud access: the ledger, pipeline files, trust policies."""

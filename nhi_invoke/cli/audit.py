@@ -1,0 +1,125 @@
+"""`nhi-invoke audit show|verify|key init|pipelines|trust-policy`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from nhi_invoke.cli.commands import app
+from nhi_invoke.cli.run import Debug, Json
+from nhi_invoke.errors import UsageError
+
+audit_app = typer.Typer(
+    help="Audit the ledger, pipelines and trust policies (no cloud access).", no_args_is_help=True
+)
+key_app = typer.Typer(help="The ledger's HMAC key.", no_args_is_help=True)
+audit_app.add_typer(key_app, name="key")
+app.add_typer(audit_app, name="audit")
+
+LedgerArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="The ledger [default: NHI_LEDGER, or the one `run` writes].", show_default=False
+    ),
+]
+
+
+def _ledger(path: str | None) -> str:
+    from nhi_invoke.config import default_ledger_path  # noqa: PLC0415
+
+    return path or os.environ.get("NHI_LEDGER") or default_ledger_path(os.environ)
+
+
+def _since(text: str | None) -> datetime | None:
+    """An RFC 3339 time, a date, or a duration back from now (30m, 12h, 7d)."""
+    if text is None:
+        return None
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"--since {text!r} is not a time",
+            "use 2026-11-28, 2026-11-28T12:00:00Z, or 30m / 12h / 7d",
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@audit_app.command()
+def show(
+    ledger: LedgerArgument = None,
+    step: Annotated[str | None, typer.Option(help="Only this step.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only invocations started since (a time, or 30m / 12h / 7d).")
+    ] = None,
+    invocation: Annotated[str | None, typer.Option(help="Only this invocation.")] = None,
+    json_output: Json = False,
+    debug: Debug = False,
+) -> int:
+    """One row per invocation: step, CI run, principals, expiry, exit, how it ended, exposure."""
+    from nhi_invoke import render  # noqa: PLC0415
+    from nhi_invoke.audit.show import as_dict, summarize  # noqa: PLC0415
+
+    rows = summarize(
+        _ledger(ledger), datetime.now(UTC), step=step, since=_since(since), invocation=invocation
+    )
+    if json_output:
+        print(json.dumps([as_dict(r) for r in rows], indent=2))
+    else:
+        render.invocations(rows)
+    return 0
+
+
+@audit_app.command()
+def verify(
+    ledger: LedgerArgument = None,
+    head: Annotated[
+        str | None,
+        typer.Option(
+            help="The head hash the job summary showed: also catches a cut or changed last line."
+        ),
+    ] = None,
+    debug: Debug = False,
+) -> int:
+    """Check the hash chain (and the HMACs, with a key); exit 1 at the first broken line."""
+    from nhi_invoke import ledger_key  # noqa: PLC0415
+    from nhi_invoke.ledger import verify as verify_ledger  # noqa: PLC0415
+
+    path = _ledger(ledger)
+    if not os.path.exists(path):
+        raise UsageError(f"the ledger {path} does not exist", "pass the ledger's path")
+    key = ledger_key.load(os.environ)
+    result = verify_ledger(path, key, head)
+    checked = (
+        f"hash chain and HMACs (key {result.key_id})"
+        if result.key_id
+        else "hash chain only (no key: set NHI_LEDGER_KEY or run "
+        "'nhi-invoke audit key init' to check HMACs too)"
+    )
+    if not result.ok:
+        print(f"{path}: line {result.broken_line} {result.reason}", file=sys.stderr)
+        print(f"checked: {checked}", file=sys.stderr)
+        return 1
+    print(f"{path}: {result.lines} lines intact, head {result.head}")
+    print(f"checked: {checked}")
+    return 0
+
+
+@key_app.command("init")
+def key_init(debug: Debug = False) -> int:
+    """Create the ledger's HMAC key in the OS keyring (once per workstation)."""
+    from nhi_invoke import ledger_key  # noqa: PLC0415
+
+    key = ledger_key.init(os.environ)
+    print(
+        f"ledger key {key.key_id} is in the OS keyring (service 'nhi-invoke'); new ledger "
+        "lines written on this machine carry an HMAC"
+    )
+    return 0

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from nhi_invoke.audit.findings import SEVERITIES, Finding
 from nhi_invoke.cli.commands import app
 from nhi_invoke.cli.run import Debug, Json
 from nhi_invoke.errors import UsageError
@@ -123,3 +124,93 @@ def key_init(debug: Debug = False) -> int:
         "lines written on this machine carry an HMAC"
     )
     return 0
+
+
+FailOn = Annotated[
+    str,
+    typer.Option(
+        help="Exit 1 when a finding is at least this severe (info, low, medium, high, critical)."
+    ),
+]
+
+
+def _gate(findings: tuple[Finding, ...] | list[Finding], fail_on: str) -> int:
+    if fail_on not in SEVERITIES:
+        raise UsageError(
+            f"--fail-on {fail_on!r} is not a severity", f"use one of {', '.join(SEVERITIES)}"
+        )
+    return 1 if any(f.at_least(fail_on) for f in findings) else 0
+
+
+@audit_app.command()
+def pipelines(
+    path: Annotated[str, typer.Argument(help="A repository checkout or one pipeline file.")] = ".",
+    json_output: Json = False,
+    sarif: Annotated[
+        str | None, typer.Option(help="Also write SARIF 2.1.0 to this file ('-' for stdout).")
+    ] = None,
+    fail_on: FailOn = "high",
+    debug: Debug = False,
+) -> int:
+    """Find long-lived keys, job-wide credentials, shared identities and wide id-token grants."""
+    from nhi_invoke import render  # noqa: PLC0415
+    from nhi_invoke.audit import sarif as sarif_output  # noqa: PLC0415
+    from nhi_invoke.audit.pipelines import RULES, audit  # noqa: PLC0415
+
+    report = audit(path)
+    if sarif is not None:
+        text = json.dumps(sarif_output.document(report.findings, RULES), indent=2)
+        if sarif == "-":
+            print(text)
+        else:
+            with open(sarif, "w", encoding="utf-8") as handle:
+                handle.write(text)
+    if json_output:
+        print(
+            json.dumps(
+                {
+                    "files": list(report.files),
+                    "findings": [f.as_dict() for f in report.findings],
+                    "cloud_steps": report.cloud_steps,
+                    "per_invocation_steps": report.per_invocation_steps,
+                },
+                indent=2,
+            )
+        )
+    elif sarif != "-":
+        render.findings(list(report.findings), f"{len(report.files)} pipeline file(s)")
+        print(
+            f"{report.per_invocation_steps} of {report.cloud_steps} steps that use a cloud "
+            "identity run under nhi-invoke (one identity per invocation)"
+        )
+    return _gate(report.findings, fail_on)
+
+
+@audit_app.command("trust-policy")
+def trust_policy(
+    file: Annotated[str | None, typer.Argument(help="A trust policy JSON file.")] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(help="Read the trust policy of this IAM role (ambient AWS credentials)."),
+    ] = None,
+    json_output: Json = False,
+    fail_on: FailOn = "high",
+    debug: Debug = False,
+) -> int:
+    """Lint an AWS role trust policy for OIDC federation and chaining."""
+    from nhi_invoke import render  # noqa: PLC0415
+    from nhi_invoke.audit import trust_policy as linter  # noqa: PLC0415
+
+    if (file is None) == (role is None):
+        raise UsageError("give a trust policy FILE or --role NAME", "pass exactly one of them")
+    if file is not None:
+        document, lines = linter.load(file)
+        findings = linter.lint(document, file, lines)
+    else:
+        assert role is not None
+        findings = linter.lint(linter.from_role(role, dict(os.environ)), f"role/{role}")
+    if json_output:
+        print(json.dumps([f.as_dict() for f in findings], indent=2))
+    else:
+        render.findings(findings, file or f"role {role}")
+    return _gate(findings, fail_on)

@@ -94,6 +94,7 @@ def test_child_environment_is_injected_and_inherited_identities_are_gone(
         "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/other",
         "AWS_WEB_IDENTITY_TOKEN_FILE": "/tmp/other",
         "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:1/creds",
+        "NHI_LEDGER_KEY": "the-ledger-key-the-command-must-not-see",
     }
     result, report = _run_child(
         github_env,
@@ -127,6 +128,7 @@ def test_child_environment_is_injected_and_inherited_identities_are_gone(
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
         "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "NHI_LEDGER_KEY",
     ):
         assert gone not in names
     values = report["values"]

@@ -53,12 +53,12 @@ def _append_many(path: str, writer: int) -> None:
 def test_concurrent_writers_lose_and_interleave_nothing(tmp_path: Path) -> None:
     path = str(tmp_path / "l.jsonl")
     context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_append_many, args=(path, w)) for w in range(6)]
+    workers = [context.Process(target=_append_many, args=(path, w)) for w in range(16)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
     lines = Path(path).read_text().splitlines()
-    assert len(lines) == 6 * 40
+    assert len(lines) == 16 * 40
     assert all(json.loads(line)["padding"] == "x" * 300 for line in lines)
     assert verify(path).ok

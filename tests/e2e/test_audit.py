@@ -237,3 +237,38 @@ def test_audit_verify_names_the_broken_line_and_exits_1(
     assert chain_only.code == 1
     assert "line 3 does not follow line 2" in chain_only.stderr
     assert "hash chain only" in chain_only.stderr
+
+
+def test_a_keyring_key_signs_new_lines_after_key_init(
+    github_env: dict[str, str], sandbox: dict[str, Any], tmp_path: Path
+) -> None:
+    root = str(Path(__file__).parent.parent.parent)
+    env = github_env | {
+        "PYTHON_KEYRING_BACKEND": "tests.keyring_file_backend.FileKeyring",
+        "TEST_KEYRING_FILE": str(tmp_path / "keyring.json"),
+        "PYTHONPATH": root,
+    }
+    init = run_nhi(["audit", "key", "init"], env)
+    assert init.code == 0, init.stderr
+    key_id = init.stdout.split("ledger key ")[1].split()[0]
+    assert (
+        run_nhi(
+            ["run", "--step-id", "k", "--aws-role-arn", sandbox["target_role_arn"], "--", "true"],
+            env,
+        ).code
+        == 0
+    )
+    assert {e["key_id"] for e in ledger_events(env)} == {key_id}
+    verified = run_nhi(["audit", "verify", str(ledger_path(env))], env)
+    assert verified.code == 0, verified.stderr
+    assert f"HMACs (key {key_id})" in verified.stdout
+    # Without the keyring, the same ledger still verifies by its chain, and says so.
+    chain_only = run_nhi(["audit", "verify", str(ledger_path(env))], github_env)
+    assert "hash chain only" in chain_only.stdout
+
+
+def test_key_init_without_a_keyring_says_to_use_the_variable(base_env: dict[str, str]) -> None:
+    env = base_env | {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    result = run_nhi(["audit", "key", "init"], env)
+    assert result.code == 78
+    assert "NHI_LEDGER_KEY" in result.stderr

@@ -101,7 +101,8 @@ def _to_python(node: Any, depth: int = 0) -> Any:
         mapping = Mapping_(node.start_mark.line + 1)
         for key_node, value_node in node.value:
             value = _to_python(value_node, depth + 1)
-            key = str(_scalar(key_node)) if isinstance(key_node, yaml.ScalarNode) else "?"
+            # Keys keep their text: YAML 1.1 would read GitHub's `on:` as the boolean true.
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
             if key == "<<":  # YAML merge keys (GitLab templates use them)
                 for merged in value if isinstance(value, list) else [value]:
                     if isinstance(merged, dict):
@@ -454,14 +455,36 @@ def discover(root: str) -> list[str]:
     return found
 
 
+def _sniff(data: Any) -> str | None:
+    """Which CI a file named explicitly belongs to, from its top-level keys."""
+    if isinstance(data, Sequence_):
+        return "buildkite"
+    if not isinstance(data, Mapping_):
+        return None
+    if "pipelines" in data:
+        return "bitbucket"
+    if "workflows" in data and "jobs" in data and "version" in data:
+        return "circleci"
+    if "runs" in data or ("jobs" in data and "on" in data):
+        return "github"
+    if "steps" in data:
+        return "buildkite"
+    if "stages" in data or any(isinstance(v, Mapping_) and "script" in v for v in data.values()):
+        return "gitlab"
+    return None
+
+
 def parse(path: str, display: str) -> PipelineFile | None:
     """One file, or None when it is not a pipeline file of a supported CI."""
-    kind = kind_of(path) or ("github" if path.endswith((".yml", ".yaml")) else None)
-    if kind is None:
+    kind = kind_of(path)
+    if kind is None and not path.endswith((".yml", ".yaml")):
         return None
     with open(path, encoding="utf-8", errors="replace") as handle:
         text = handle.read(MAX_FILE_BYTES)
     data = load_yaml(display, text)
+    kind = kind or _sniff(data)
+    if kind is None:
+        return None
     if kind == "buildkite" and isinstance(data, Sequence_ | Mapping_):
         return _buildkite(display, data, text)
     if not isinstance(data, Mapping_):

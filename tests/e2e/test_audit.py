@@ -272,3 +272,20 @@ def test_key_init_without_a_keyring_says_to_use_the_variable(base_env: dict[str,
     result = run_nhi(["audit", "key", "init"], env)
     assert result.code == 78
     assert "NHI_LEDGER_KEY" in result.stderr
+
+
+EXAMPLES = Path(__file__).parent.parent.parent / "ci-examples"
+
+
+@pytest.mark.parametrize(
+    "example",
+    sorted(p for p in EXAMPLES.rglob("*.yml")),
+    ids=lambda p: str(p.relative_to(EXAMPLES)),
+)
+def test_every_example_passes_our_own_audit(example: Path, base_env: dict[str, str]) -> None:
+    result = run_nhi(["audit", "pipelines", str(example), "--json", "--fail-on", "info"], base_env)
+    assert result.code == 0, result.stdout
+    report = json.loads(result.stdout)
+    assert report["findings"] == []
+    assert report["cloud_steps"] >= 1
+    assert report["per_invocation_steps"] == report["cloud_steps"]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nhi_invoke.clouds.interface import Grant
+
+if TYPE_CHECKING:
+    from nhi_invoke.serve import Endpoints
 
 ACTIVE_VARIABLE = "NHI_INVOKE_ACTIVE"
 ALWAYS_SET = ("NHI_INVOCATION_ID", "NHI_STEP_ID", ACTIVE_VARIABLE)
@@ -45,18 +49,30 @@ CLOUD_VARIABLES: Mapping[str, CloudVariables] = {
             "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT",
             # Terraform's google provider reads these before GOOGLE_OAUTH_ACCESS_TOKEN.
             "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON",
-            "GOOGLE_IMPERSONATE_SERVICE_ACCOUNT",
+            "GOOGLE_IMPERSONATE_SERVICE_ACCOUNT", "GCE_METADATA_HOST", "GCE_METADATA_IP",
+            "GCE_METADATA_ROOT",
         ),
     ),
 }  # fmt: skip
+# With --serve the command gets endpoints instead of static credentials.
+SERVED_SET: Mapping[str, tuple[str, ...]] = {
+    "aws": (
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_SDK_UA_APP_ID",
+    ),
+    "gcp": ("GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT"),
+}
 GCP_PROJECT_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
 
 
-def names_set(clouds: Iterable[str], *, gcp_project: bool) -> tuple[str, ...]:
+def names_set(clouds: Iterable[str], *, gcp_project: bool, served: bool = False) -> tuple[str, ...]:
     """The variables the child will be given, for the plan."""
     names: list[str] = []
     for cloud in clouds:
-        names += CLOUD_VARIABLES[cloud].set
+        names += SERVED_SET[cloud] if served else CLOUD_VARIABLES[cloud].set
     if gcp_project:
         names += GCP_PROJECT_VARIABLES
     return (*names, *ALWAYS_SET)
@@ -79,6 +95,18 @@ def removed_names(
     return sorted(n for n in environ if _stripped(n, clouds, stripped) and n not in set_by_us)
 
 
+def _served(endpoints: Endpoints) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if endpoints.aws_uri and endpoints.aws_token:
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = endpoints.aws_uri
+        env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = endpoints.aws_token
+    if endpoints.metadata_host:
+        # google-auth reads HOST for requests and IP for its detection ping; gcloud reads ROOT.
+        for name in SERVED_SET["gcp"]:
+            env[name] = endpoints.metadata_host
+    return env
+
+
 def build(
     environ: Mapping[str, str],
     grants: Sequence[Grant],
@@ -88,15 +116,20 @@ def build(
     aws_region: str | None,
     gcp_project: str | None,
     token_variables: Iterable[str],
+    endpoints: Endpoints | None = None,
 ) -> dict[str, str]:
-    """The parent's environment, cleaned of other identities, plus this invocation's."""
+    """The parent's environment, cleaned of other identities, plus this invocation's:
+    its credentials, or (with --serve) where to fetch them."""
     clouds = sorted({g.cloud for g in grants})
     stripped = tuple(token_variables)
     env = {k: v for k, v in environ.items() if not _stripped(k, clouds, stripped)}
-    for grant in grants:
-        env.update(grant.child_environment())
-        if grant.cloud == "aws":
-            env["AWS_CREDENTIAL_EXPIRATION"] = grant.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if endpoints is not None:
+        env.update(_served(endpoints))
+    else:
+        for grant in grants:
+            env.update(grant.child_environment())
+            if grant.cloud == "aws":
+                env["AWS_CREDENTIAL_EXPIRATION"] = grant.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     if aws_region is not None:
         env.update(
             {

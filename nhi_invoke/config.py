@@ -22,6 +22,7 @@ DEFAULT_GCP_LIFETIME = 600
 GCP_STS_ENDPOINT = "https://sts.googleapis.com"
 GCP_IAMCREDENTIALS_ENDPOINT = "https://iamcredentials.googleapis.com"
 CONFIG_FILE_NAME = "nhi-invoke.toml"
+DEFAULT_REFRESH_MARGIN = 300
 DEFAULT_KILL_GRACE = 5
 
 
@@ -51,6 +52,9 @@ class RunFlags:
     ledger: str | None = None
     config: str | None = None
     keep_oidc_env: bool | None = None
+    serve: bool | None = None
+    refresh_margin: int | None = None
+    expect_duration: int | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,9 @@ class Settings:
     keep_oidc_env: bool
     config_path: str | None
     kill_grace_seconds: float
+    serve: bool
+    refresh_margin_seconds: int
+    expect_duration_seconds: int | None
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -118,6 +125,9 @@ ENV_VARS: Mapping[str, tuple[str, ...]] = {
     "ledger": ("NHI_LEDGER",),
     "keep_oidc_env": ("NHI_KEEP_OIDC_ENV",),
     "kill_grace": ("NHI_KILL_GRACE",),
+    "serve": ("NHI_SERVE",),
+    "refresh_margin": ("NHI_REFRESH_MARGIN",),
+    "expect_duration": ("NHI_EXPECT_DURATION",),
 }
 # Keys allowed in [defaults] and [steps.<id>]: the flag names.
 TOML_KEYS = frozenset(
@@ -126,7 +136,8 @@ TOML_KEYS = frozenset(
         "aws-policy-arn", "tags", "aws-source-identity", "aws-audience", "aws-revoke",
         "gcp-provider",
         "gcp-service-account", "gcp-scope", "gcp-lifetime", "gcp-project", "gcp-audience",
-        "token-file", "token-env", "ledger", "keep-oidc-env", "kill-grace",
+        "token-file", "token-env", "ledger", "keep-oidc-env", "kill-grace", "serve",
+        "refresh-margin", "expect-duration",
     }
 )  # fmt: skip
 
@@ -406,6 +417,22 @@ def resolve(flags: RunFlags, environ: Mapping[str, str], context: CIContext, cwd
             "no cloud identity to issue: neither an AWS role nor a GCP provider is given",
             "pass --aws-role-arn and/or --gcp-provider (or set them in nhi-invoke.toml)",
         )
+    serve = bool(sources.pick("serve", flags.serve, _parse_bool))
+    margin = sources.pick("refresh_margin", flags.refresh_margin, _parse_int)
+    margin = DEFAULT_REFRESH_MARGIN if margin is None else margin
+    lifetimes = [x for x in (aws.duration if aws else None, gcp.lifetime if gcp else None) if x]
+    if serve and not 0 <= margin < min(lifetimes):
+        raise ConfigError(
+            f"--refresh-margin {margin} is not shorter than the credentials' lifetime "
+            f"({min(lifetimes)} s): every request would mint a new credential",
+            "use a margin of a few minutes, shorter than --aws-duration / --gcp-lifetime",
+        )
+    expect_duration = sources.pick("expect_duration", flags.expect_duration, _parse_int)
+    if expect_duration is not None and expect_duration <= 0:
+        raise ConfigError(
+            f"--expect-duration {expect_duration} is not positive",
+            "give the command's expected run time in seconds",
+        )
     token_file = sources.pick("token_file", flags.token_file)
     token_env = sources.pick("token_env", flags.token_env)
     if token_file is not None and token_env is not None:
@@ -423,6 +450,9 @@ def resolve(flags: RunFlags, environ: Mapping[str, str], context: CIContext, cwd
         ledger_path=str(sources.pick("ledger", flags.ledger) or default_ledger_path(environ)),
         keep_oidc_env=bool(sources.pick("keep_oidc_env", flags.keep_oidc_env, _parse_bool)),
         config_path=config_path if toml is not None else None,
+        serve=serve,
+        refresh_margin_seconds=margin,
+        expect_duration_seconds=expect_duration,
         kill_grace_seconds=validation.kill_grace(
             sources.pick("kill_grace", None, _parse_int) or DEFAULT_KILL_GRACE
         ),

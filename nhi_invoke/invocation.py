@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from nhi_invoke import __version__, childenv, ledger_key, naming, oidc, process
 from nhi_invoke.ci import detect
@@ -32,6 +32,9 @@ from nhi_invoke.errors import ConfigError, NhiError
 from nhi_invoke.ledger import Ledger, rfc3339
 from nhi_invoke.plan import Plan, build
 from nhi_invoke.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from nhi_invoke.serve import CredentialServer
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, never a cloud or input problem
 
@@ -122,6 +125,7 @@ class _Run:
         self.grants: list[Grant] = []
         self.token_records: dict[str, dict[str, Any]] = {}
         self._masked: set[str] = set()
+        self.child_running = False
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -130,7 +134,9 @@ class _Run:
     def mask(self, value: str) -> None:
         if self.on_github and value not in self._masked:
             self._masked.add(value)
-            add_mask(value)
+            # While the command runs (a --serve refresh) its output may be mid-line: the
+            # mask command must start a line of its own, or the runner would not see it.
+            add_mask(value, own_line=self.child_running)
 
     def token_supplier(self, audience: str) -> TokenSupplier:
         """Fetches, masks and pre-flight checks an OIDC token for one audience."""
@@ -253,6 +259,34 @@ def _release_all(
     return released
 
 
+def _credential_server(
+    run: _Run, brokers: list[CredentialBroker], first: list[Grant]
+) -> CredentialServer:
+    """Serve the first credentials, re-issuing each from a fresh OIDC token when needed."""
+    from nhi_invoke.serve import CredentialServer, Refresher  # noqa: PLC0415
+
+    plan = run.plan
+    refreshers: dict[str, Refresher] = {}
+    for broker, grant in zip(brokers, first, strict=True):
+
+        def issue(broker: CredentialBroker = broker) -> Grant:
+            return broker.issue(
+                run.token_supplier(broker.audience), run.grant_recorder(broker.audience)
+            )
+
+        refreshers[broker.cloud] = Refresher(grant, issue, plan.refresh_margin_seconds)
+    gcp = plan.gcp
+    server = CredentialServer(
+        refreshers.get("aws"),
+        refreshers.get("gcp"),
+        gcp_project=gcp.project if gcp else None,
+        gcp_project_number=gcp.provider.split("/")[1] if gcp else None,
+        gcp_scopes=gcp.scopes if gcp else (),
+    )
+    server.start()
+    return server
+
+
 def _write_job_summary(run: _Run, released: list[tuple[Grant, Release]], exit_code: int) -> None:
     """On GitHub, append the invocation's summary to the job's summary page."""
     path = run.prepared.environ.get("GITHUB_STEP_SUMMARY")
@@ -304,6 +338,7 @@ def execute(
                 )
                 for broker in brokers
             ]
+            server = _credential_server(run, brokers, child_grants) if plan.serve else None
             env = childenv.build(
                 prepared.environ,
                 child_grants,
@@ -312,13 +347,23 @@ def execute(
                 aws_region=plan.aws.region if plan.aws else None,
                 gcp_project=plan.gcp.project if plan.gcp else None,
                 token_variables=plan.stripped_variables,
+                endpoints=server.endpoints() if server else None,
             )
             for grant in child_grants:
                 run.say(
                     f"{plan.step_id} runs as {grant.principal} until "
                     f"{grant.expires_at:%H:%M:%S}Z (invocation {plan.invocation_id})"
+                    + (", refreshed while it runs" if server else "")
                 )
-            returncode = process.run_child(argv, env, guard)
+            run.child_running = True
+            try:
+                returncode = process.run_child(argv, env, guard)
+            finally:
+                # The endpoints end with the command, before cleanup, whatever it left
+                # running in the background.
+                if server is not None:
+                    server.stop()
+                run.child_running = False
             command_ended = _now()
             exit_code = process.exit_status(returncode)
             run.ledger.append(

@@ -89,6 +89,8 @@ class Plan:
     # Variables that can mint OIDC tokens; the child does not see them (--keep-oidc-env: none).
     stripped_variables: tuple[str, ...]
     kill_grace_seconds: float
+    serve: bool = False
+    refresh_margin_seconds: int = 300
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -196,6 +198,17 @@ def _warnings(settings: Settings, context: CIContext, inherited: tuple[str, ...]
             f"--gcp-lifetime {settings.gcp.lifetime} needs the organization policy "
             "constraints/iam.allowServiceAccountCredentialLifetimeExtension"
         )
+    lifetimes = [
+        x
+        for x in (aws.duration if aws else None, settings.gcp.lifetime if settings.gcp else None)
+        if x
+    ]
+    expected = settings.expect_duration_seconds
+    if expected is not None and not settings.serve and expected > min(lifetimes):
+        warnings.append(
+            f"the command is expected to run {expected} s, longer than its credentials live "
+            f"({min(lifetimes)} s): add --serve so they are refreshed while it runs"
+        )
     if context.provider == "local":
         warnings.append(
             "not running on a known CI: the token must come from --token-file/--token-env"
@@ -243,11 +256,15 @@ def build(
         command=command,
         ledger_path=settings.ledger_path,
         keep_oidc_env=settings.keep_oidc_env,
-        env_set=childenv.names_set(clouds, gcp_project=gcp is not None and gcp.project is not None),
+        env_set=childenv.names_set(
+            clouds, gcp_project=gcp is not None and gcp.project is not None, served=settings.serve
+        ),
         env_removed=tuple(
             childenv.removed_names(dict.fromkeys(inherited, ""), clouds, token_variables)
         ),
         stripped_variables=token_variables,
         kill_grace_seconds=settings.kill_grace_seconds,
+        serve=settings.serve,
+        refresh_margin_seconds=settings.refresh_margin_seconds,
         warnings=tuple(_warnings(settings, context, inherited)),
     )

@@ -134,6 +134,15 @@ def plan(plan: Plan, *, as_json: bool) -> None:
     if plan.gcp is not None:
         rows += _gcp_rows(plan.gcp)
     rows += [("ends", f"{credential}: {ending}") for credential, ending in plan.endings]
+    if plan.serve:
+        rows.append(
+            (
+                "serving",
+                "credentials on 127.0.0.1 behind a random path (and token), "
+                f"re-issued with less than {plan.refresh_margin_seconds} s "
+                "left, stopped when the command exits",
+            )
+        )
     rows += [
         ("child env set", ", ".join(plan.env_set)),
         ("child env removed", ", ".join(plan.env_removed) or "(none inherited)"),

@@ -107,10 +107,12 @@ class GitHubActions:
         )
 
 
-def add_mask(value: str) -> None:
-    """Register a secret with the runner so that it is masked in every later log line."""
+def add_mask(value: str, *, own_line: bool = False) -> None:
+    """Register a secret with the runner so that it is masked in every later log line.
+
+    `own_line` starts with a newline, for when another process may be mid-line on stdout.
+    """
     # Workflow commands are read from stdout; one line each, so mask line by line.
-    for line in value.splitlines():
-        if line.strip():
-            sys.stdout.write(f"::add-mask::{line}\n")
+    lines = [f"::add-mask::{line}\n" for line in value.splitlines() if line.strip()]
+    sys.stdout.write(("\n" if own_line and lines else "") + "".join(lines))
     sys.stdout.flush()

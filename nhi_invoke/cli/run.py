@@ -132,6 +132,28 @@ KeepOidcEnv = Annotated[
         help="Let the command see the CI's token-request variables (off by default).",
     ),
 ]
+Serve = Annotated[
+    bool | None,
+    typer.Option(
+        "--serve/--no-serve",
+        help="Serve refreshing credentials on 127.0.0.1 (container-credentials / metadata "
+        "protocols) for the command's lifetime instead of static variables [env: NHI_SERVE].",
+    ),
+]
+RefreshMargin = Annotated[
+    int | None,
+    typer.Option(
+        help="With --serve: re-issue a credential when it has less than this many "
+        "seconds left [env: NHI_REFRESH_MARGIN; default: 300]."
+    ),
+]
+ExpectDuration = Annotated[
+    int | None,
+    typer.Option(
+        help="How long the command is expected to run, in seconds; the plan "
+        "suggests --serve when it outlives the credentials [env: NHI_EXPECT_DURATION]."
+    ),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; mint and run nothing.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable plan (with --dry-run).")]
 Quiet = Annotated[
@@ -168,6 +190,9 @@ def run(
     ledger: LedgerPath = None,
     config: ConfigPath = None,
     keep_oidc_env: KeepOidcEnv = None,
+    serve: Serve = None,
+    refresh_margin: RefreshMargin = None,
+    expect_duration: ExpectDuration = None,
     dry_run: DryRun = False,
     json: Json = False,
     quiet: Quiet = False,
@@ -199,6 +224,9 @@ def run(
         ledger=ledger,
         config=config,
         keep_oidc_env=keep_oidc_env,
+        serve=serve,
+        refresh_margin=refresh_margin,
+        expect_duration=expect_duration,
     )
     run_input = RunInput(flags=flags, command=tuple(command), quiet=quiet)
     prepared = prepare(run_input, os.environ, os.getcwd())

@@ -11,7 +11,7 @@ report_path = sys.argv[1]
 token = os.environ["CLOUDSDK_AUTH_ACCESS_TOKEN"]
 query = urllib.parse.urlencode({"access_token": token})
 endpoint = os.environ["NHI_GCP_STS_ENDPOINT"]
-with urllib.request.urlopen(f"{endpoint}/tokeninfo?{query}") as answer:  # noqa: S310
+with urllib.request.urlopen(f"{endpoint}/tokeninfo?{query}") as answer:
     info = json.load(answer)
 report = {
     "tokeninfo": info,

@@ -117,13 +117,13 @@ def test_a_revoked_session_is_refused_once_iam_enforces(
 
     def enforce(on: bool) -> None:
         # moto reads the body raw: a form content type would hide it.
-        request = urllib.request.Request(  # noqa: S310 - moto on 127.0.0.1
+        request = urllib.request.Request(
             reset,
             data=b"0" if on else b"inf",
             method="POST",
             headers={"Content-Type": "text/plain"},
         )
-        urllib.request.urlopen(request).close()  # noqa: S310
+        urllib.request.urlopen(request).close()
 
     # moto evaluates no policy conditions: with enforcement on, a Deny on the role denies all
     # of its sessions. This shows the deny took effect; its precision (one session) is

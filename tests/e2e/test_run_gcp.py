@@ -23,7 +23,7 @@ CHILD = str(Path(__file__).with_name("child_gcp.py"))
 
 
 def _get(url: str) -> Any:
-    with urllib.request.urlopen(url) as answer:  # noqa: S310 - the emulator on 127.0.0.1
+    with urllib.request.urlopen(url) as answer:
         return json.load(answer)
 
 

@@ -1,0 +1,189 @@
+"""`--serve`: credentials refreshed while the command runs, and only for as long as it runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import assert_no_leak, ledger_events, ledger_path, run_nhi
+
+pytestmark = pytest.mark.e2e
+CHILD = str(Path(__file__).with_name("child_served.py"))
+
+
+def _refused_or_gone(uri: str) -> bool:
+    try:
+        urllib.request.urlopen(uri, timeout=2)
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return True  # nothing listening
+    return False
+
+
+def test_boto3_with_only_the_endpoint_gets_fresh_credentials_across_refreshes(
+    github_env: dict[str, str], sandbox: dict[str, Any], tmp_path: Path
+) -> None:
+    report_path = tmp_path / "report.json"
+    # A 898 s margin on a 900 s session: every request after the first seconds re-issues.
+    result = run_nhi(
+        [
+            "run",
+            "--step-id",
+            "long-deploy",
+            "--serve",
+            "--refresh-margin",
+            "898",
+            "--aws-oidc-role-arn",
+            sandbox["entry_role_arn"],
+            "--aws-role-arn",
+            sandbox["target_role_arn"],
+            "--aws-revoke",
+            "--",
+            sys.executable,
+            CHILD,
+            "aws",
+            str(report_path),
+            "3",
+            "2.5",
+        ],
+        github_env,
+    )
+    assert result.code == 0, result.stderr
+    report = json.loads(report_path.read_text())
+    assert "AWS_SECRET_ACCESS_KEY" not in report["names"]
+    assert "AWS_SESSION_TOKEN" not in report["names"]
+    calls = report["calls"]
+    assert all(":assumed-role/nhi-sandbox-deploy/long-deploy." in c["arn"] for c in calls)
+    assert len({c["key"] for c in calls}) == 3  # a fresh access key id after each refresh
+    assert (report["without_token"], report["wrong_token"], report["wrong_path"]) == (401, 401, 404)
+    events = ledger_events(github_env)
+    issued = [e for e in events if e["event"] == "credential.issued" and e["purpose"] == "child"]
+    assert {e["access_key_id"] for e in issued} == {c["key"] for c in calls}
+    revoked = [e for e in events if e["event"] == "credential.revoked"]
+    assert len(revoked) == len(issued)  # every session still valid is denied at the end
+    assert _refused_or_gone(report["uri"])  # after the command: nothing listening
+    assert_no_leak(result, result.secrets, ledger_path(github_env))
+
+
+def test_google_auth_default_through_the_metadata_endpoint_across_a_refresh(
+    github_env: dict[str, str], sandbox: dict[str, Any], tmp_path: Path
+) -> None:
+    report_path = tmp_path / "report.json"
+    result = run_nhi(
+        [
+            "run",
+            "--step-id",
+            "long-gcp",
+            "--serve",
+            "--gcp-lifetime",
+            "60",
+            "--refresh-margin",
+            "58",
+            "--gcp-provider",
+            sandbox["gcp_provider"],
+            "--gcp-service-account",
+            sandbox["gcp_service_account"],
+            "--gcp-project",
+            "nhi-sandbox",
+            "--",
+            sys.executable,
+            CHILD,
+            "gcp",
+            str(report_path),
+            "2",
+            "2.5",
+        ],
+        github_env,
+    )
+    assert result.code == 0, result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["project"] == "nhi-sandbox"
+    assert report["without_flavor"] == 403
+    assert [c["email"] for c in report["calls"]] == [sandbox["gcp_service_account"]] * 2
+    assert report["calls"][0]["token_fp"] != report["calls"][1]["token_fp"]
+    assert "CLOUDSDK_AUTH_ACCESS_TOKEN" not in report["names"]
+    issued = [
+        e
+        for e in ledger_events(github_env)
+        if e["event"] == "credential.issued" and e["purpose"] == "child"
+    ]
+    assert len(issued) >= 2
+
+
+def test_the_endpoints_stop_when_the_command_exits_even_if_it_left_a_process_behind(
+    github_env: dict[str, str], sandbox: dict[str, Any], tmp_path: Path
+) -> None:
+    uri_file, pid_file = tmp_path / "uri", tmp_path / "pid"
+    script = (
+        f'sleep 60 >/dev/null 2>&1 </dev/null & echo $! > "{pid_file}"; '
+        f'echo "$AWS_CONTAINER_CREDENTIALS_FULL_URI" > "{uri_file}"; exit 0'
+    )
+    result = run_nhi(
+        [
+            "run",
+            "--step-id",
+            "fork",
+            "--serve",
+            "--aws-role-arn",
+            sandbox["target_role_arn"],
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+        github_env,
+    )
+    try:
+        assert result.code == 0, result.stderr
+        uri = uri_file.read_text().strip()
+        assert uri.startswith("http://127.0.0.1:")
+        time.sleep(0.2)
+        assert _refused_or_gone(uri)
+    finally:
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_the_plan_suggests_serve_for_a_command_that_outlives_its_credentials(
+    base_env: dict[str, str],
+) -> None:
+    result = run_nhi(
+        [
+            "run",
+            "--dry-run",
+            "--json",
+            "--expect-duration",
+            "3600",
+            "--aws-role-arn",
+            "arn:aws:iam::123456789012:role/x",
+            "--",
+            "true",
+        ],
+        base_env,
+    )
+    assert any("add --serve" in w for w in json.loads(result.stdout)["warnings"])
+    served = run_nhi(
+        [
+            "run",
+            "--dry-run",
+            "--json",
+            "--serve",
+            "--aws-role-arn",
+            "arn:aws:iam::123456789012:role/x",
+            "--",
+            "true",
+        ],
+        base_env,
+    )
+    plan = json.loads(served.stdout)
+    assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" in plan["env_set"]
+    assert "AWS_SECRET_ACCESS_KEY" not in plan["env_set"]

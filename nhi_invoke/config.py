@@ -23,6 +23,7 @@ GCP_STS_ENDPOINT = "https://sts.googleapis.com"
 GCP_IAMCREDENTIALS_ENDPOINT = "https://iamcredentials.googleapis.com"
 CONFIG_FILE_NAME = "nhi-invoke.toml"
 DEFAULT_REFRESH_MARGIN = 300
+DEFAULT_TIMEOUT = 60
 DEFAULT_KILL_GRACE = 5
 
 
@@ -53,6 +54,7 @@ class RunFlags:
     config: str | None = None
     keep_oidc_env: bool | None = None
     serve: bool | None = None
+    timeout: int | None = None
     refresh_margin: int | None = None
     expect_duration: int | None = None
 
@@ -99,6 +101,7 @@ class Settings:
     keep_oidc_env: bool
     config_path: str | None
     kill_grace_seconds: float
+    timeout_seconds: int
     serve: bool
     refresh_margin_seconds: int
     expect_duration_seconds: int | None
@@ -126,6 +129,7 @@ ENV_VARS: Mapping[str, tuple[str, ...]] = {
     "keep_oidc_env": ("NHI_KEEP_OIDC_ENV",),
     "kill_grace": ("NHI_KILL_GRACE",),
     "serve": ("NHI_SERVE",),
+    "timeout": ("NHI_TIMEOUT",),
     "refresh_margin": ("NHI_REFRESH_MARGIN",),
     "expect_duration": ("NHI_EXPECT_DURATION",),
 }
@@ -137,7 +141,7 @@ TOML_KEYS = frozenset(
         "gcp-provider",
         "gcp-service-account", "gcp-scope", "gcp-lifetime", "gcp-project", "gcp-audience",
         "token-file", "token-env", "ledger", "keep-oidc-env", "kill-grace", "serve",
-        "refresh-margin", "expect-duration",
+        "refresh-margin", "expect-duration", "timeout",
     }
 )  # fmt: skip
 
@@ -451,6 +455,9 @@ def resolve(flags: RunFlags, environ: Mapping[str, str], context: CIContext, cwd
         keep_oidc_env=bool(sources.pick("keep_oidc_env", flags.keep_oidc_env, _parse_bool)),
         config_path=config_path if toml is not None else None,
         serve=serve,
+        timeout_seconds=validation.timeout(
+            sources.pick("timeout", flags.timeout, _parse_int) or DEFAULT_TIMEOUT
+        ),
         refresh_margin_seconds=margin,
         expect_duration_seconds=expect_duration,
         kill_grace_seconds=validation.kill_grace(

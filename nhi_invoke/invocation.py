@@ -67,9 +67,9 @@ def prepare(
     entropy: Callable[[int], bytes] = os.urandom,
 ) -> Prepared:
     """Resolve settings, detect the CI and decide the plan. No network, no token."""
-    policy = policy or RetryPolicy()
     context, provider = detect.detect(environ)
     settings = resolve(run_input.flags, environ, context, cwd)
+    policy = policy or RetryPolicy(total_seconds=settings.timeout_seconds)
     source = detect.token_source(
         environ,
         provider,

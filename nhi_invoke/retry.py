@@ -6,6 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -26,10 +27,22 @@ class Retryable(Exception):
 class RetryPolicy:
     """How hard to try: attempts, backoff base and cap, and a total time bound."""
 
-    attempts: int = 4
+    attempts: int = 6
     base_seconds: float = 0.25
     cap_seconds: float = 4.0
-    total_seconds: float = 30.0
+    total_seconds: float = 60.0
+
+
+# The deadline of the retry loop running on this thread: a single request may not outlive it.
+_deadline: ContextVar[float | None] = ContextVar("nhi_deadline", default=None)
+
+
+def remaining(default: float) -> float:
+    """Seconds a request may take: `default`, or less when the retry deadline is nearer."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return default
+    return max(0.05, min(default, deadline - time.monotonic()))
 
 
 @dataclass
@@ -53,6 +66,23 @@ def call_with_retries(
     `on_give_up(last_failure, tries)` builds the error raised when retries run out.
     """
     deadline = clock() + policy.total_seconds
+    outer = _deadline.get()
+    token = _deadline.set(deadline if outer is None else min(outer, deadline))
+    try:
+        return _loop(attempt, policy, deadline, on_give_up, outcome, sleep, clock)
+    finally:
+        _deadline.reset(token)
+
+
+def _loop(
+    attempt: Callable[[], T],
+    policy: RetryPolicy,
+    deadline: float,
+    on_give_up: Callable[[Retryable, int], Exception],
+    outcome: RetryOutcome | None,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> T:
     tries = 0
     while True:
         tries += 1

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nhi_invoke import __version__
-from nhi_invoke.retry import Retryable
+from nhi_invoke.retry import Retryable, remaining
 
 USER_AGENT = f"nhi-invoke/{__version__}"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -42,6 +42,7 @@ def request(
     import http.client  # noqa: PLC0415
     import ssl  # noqa: PLC0415
 
+    timeout = remaining(timeout)
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")

@@ -199,3 +199,12 @@ def kill_grace(value: int) -> int:
             "give the command a few seconds to exit after a relayed signal",
         )
     return value
+
+
+def timeout(value: int) -> int:
+    if not 1 <= value <= 3600:
+        raise ConfigError(
+            f"--timeout {value} is outside 1-3600 s",
+            "give the total time the exchanges may take, e.g. 60",
+        )
+    return value

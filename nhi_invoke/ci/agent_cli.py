@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 
 from nhi_invoke.errors import ConfigError, UnavailableError
-from nhi_invoke.retry import Retryable, RetryPolicy, call_with_retries
+from nhi_invoke.retry import Retryable, RetryPolicy, call_with_retries, remaining
 
 TIMEOUT_SECONDS = 30
 
@@ -26,7 +26,7 @@ def request_token(
                 env=dict(environ),
                 capture_output=True,
                 text=True,
-                timeout=TIMEOUT_SECONDS,
+                timeout=remaining(TIMEOUT_SECONDS),
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:

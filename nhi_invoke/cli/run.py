@@ -140,6 +140,13 @@ Serve = Annotated[
         "protocols) for the command's lifetime instead of static variables [env: NHI_SERVE].",
     ),
 ]
+Timeout = Annotated[
+    int | None,
+    typer.Option(
+        help="Total seconds the token fetches and exchanges may take, retries "
+        "included; then exit 69 [env: NHI_TIMEOUT; default: 60]."
+    ),
+]
 RefreshMargin = Annotated[
     int | None,
     typer.Option(
@@ -191,6 +198,7 @@ def run(
     config: ConfigPath = None,
     keep_oidc_env: KeepOidcEnv = None,
     serve: Serve = None,
+    timeout: Timeout = None,
     refresh_margin: RefreshMargin = None,
     expect_duration: ExpectDuration = None,
     dry_run: DryRun = False,
@@ -225,6 +233,7 @@ def run(
         config=config,
         keep_oidc_env=keep_oidc_env,
         serve=serve,
+        timeout=timeout,
         refresh_margin=refresh_margin,
         expect_duration=expect_duration,
     )

@@ -13,6 +13,8 @@ def client(service: str, *, region: str, endpoint: str | None, credentials: StsC
     import botocore.config  # noqa: PLC0415 - ~150 ms, only on the paths that sign
     import botocore.session  # noqa: PLC0415
 
+    from nhi_invoke.retry import remaining  # noqa: PLC0415
+
     # An inherited AWS_PROFILE naming a missing profile would make botocore raise
     # ProfileNotFound; credentials here are explicit, so no profile is read at all.
     session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
@@ -24,7 +26,9 @@ def client(service: str, *, region: str, endpoint: str | None, credentials: StsC
         aws_secret_access_key=credentials.secret_access_key.reveal(),
         aws_session_token=credentials.session_token.reveal(),
         config=botocore.config.Config(
-            retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=15
+            retries={"total_max_attempts": 1},
+            connect_timeout=remaining(5),
+            read_timeout=remaining(15),
         ),
     )
 

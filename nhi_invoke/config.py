@@ -258,6 +258,11 @@ class _Sources:
             return convert(f"{key} in {self.config_path}", self.file_values[key])
         return None
 
+    def pick_int(self, name: str, flag_value: int | None, default: int) -> int:
+        """A number: given (zero included, and validated later) or the default."""
+        value = self.pick(name, flag_value, _parse_int)
+        return default if value is None else int(value)
+
     def pick_list(self, key: str, flag_values: tuple[str, ...]) -> tuple[str, ...]:
         """Repeatable options: the flags replace the file's list."""
         if flag_values:
@@ -389,7 +394,7 @@ def _gcp(flags: RunFlags, sources: _Sources) -> GcpSettings | None:
             sources.pick_list("gcp-scope", flags.gcp_scopes) or DEFAULT_GCP_SCOPES
         ),
         lifetime=validation.gcp_lifetime(
-            sources.pick("gcp_lifetime", flags.gcp_lifetime, _parse_int) or DEFAULT_GCP_LIFETIME
+            sources.pick_int("gcp_lifetime", flags.gcp_lifetime, DEFAULT_GCP_LIFETIME)
         ),
         project=validation.gcp_project(str(project)) if project else None,
         audience=str(
@@ -422,8 +427,7 @@ def resolve(flags: RunFlags, environ: Mapping[str, str], context: CIContext, cwd
             "pass --aws-role-arn and/or --gcp-provider (or set them in nhi-invoke.toml)",
         )
     serve = bool(sources.pick("serve", flags.serve, _parse_bool))
-    margin = sources.pick("refresh_margin", flags.refresh_margin, _parse_int)
-    margin = DEFAULT_REFRESH_MARGIN if margin is None else margin
+    margin = sources.pick_int("refresh_margin", flags.refresh_margin, DEFAULT_REFRESH_MARGIN)
     lifetimes = [x for x in (aws.duration if aws else None, gcp.lifetime if gcp else None) if x]
     if serve and not 0 <= margin < min(lifetimes):
         raise ConfigError(
@@ -456,12 +460,12 @@ def resolve(flags: RunFlags, environ: Mapping[str, str], context: CIContext, cwd
         config_path=config_path if toml is not None else None,
         serve=serve,
         timeout_seconds=validation.timeout(
-            sources.pick("timeout", flags.timeout, _parse_int) or DEFAULT_TIMEOUT
+            sources.pick_int("timeout", flags.timeout, DEFAULT_TIMEOUT)
         ),
         refresh_margin_seconds=margin,
         expect_duration_seconds=expect_duration,
         kill_grace_seconds=validation.kill_grace(
-            sources.pick("kill_grace", None, _parse_int) or DEFAULT_KILL_GRACE
+            sources.pick_int("kill_grace", None, DEFAULT_KILL_GRACE)
         ),
         warnings=tuple(warnings),
     )

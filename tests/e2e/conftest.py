@@ -117,7 +117,14 @@ def ledger_events(env: dict[str, str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+# Every run of the current test, for the secret-leak sweep after it, and when the first began.
+_RUNS: list[Result] = []
+_FIRST_RUN_AT: list[float] = []
+
+
 def run_nhi(args: list[str], env: dict[str, str], timeout: float = 60, **kwargs: Any) -> Result:
+    if not _FIRST_RUN_AT:
+        _FIRST_RUN_AT.append(time.time())
     done = subprocess.run(
         [NHI, *args],
         env=env,
@@ -127,7 +134,55 @@ def run_nhi(args: list[str], env: dict[str, str], timeout: float = 60, **kwargs:
         check=False,
         **kwargs,
     )
-    return Result(done.returncode, done.stdout, done.stderr)
+    result = Result(done.returncode, done.stdout, done.stderr)
+    _RUNS.append(result)
+    return result
+
+
+def _reported_secrets(root: Path) -> tuple[set[str], set[Path]]:
+    """Secrets the test's child commands reported (and the report files holding them)."""
+    secrets: set[str] = set()
+    reports: set[Path] = set()
+    for path in root.rglob("*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError, OSError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("secrets"), list):
+            secrets |= {s for s in data["secrets"] if isinstance(s, str) and s}
+            reports.add(path)
+    return secrets, reports
+
+
+@pytest.fixture(autouse=True)
+def secret_leak_sweep(tmp_path: Path) -> Iterator[None]:
+    """After every end-to-end test: no secret or token in any run's stdout (outside
+    `::add-mask::` lines) or stderr, nor in any file written during the test's runs (ledgers,
+    job summaries, $GITHUB_ENV, $GITHUB_OUTPUT, temporary files), but the child's own report.
+    Files the test wrote before its first run (a token file it passes in) are inputs."""
+    _RUNS.clear()
+    _FIRST_RUN_AT.clear()
+    yield
+    if not _RUNS:
+        return
+    reported, reports = _reported_secrets(tmp_path)
+    secrets = reported | {s for run in _RUNS for s in run.secrets}
+    since = _FIRST_RUN_AT[0]
+    files = [
+        p
+        for p in tmp_path.rglob("*")
+        if p.is_file()
+        and not p.is_symlink()
+        and p not in reports
+        and p.stat().st_mtime >= since
+        and p.stat().st_size < 5_000_000
+    ]
+    for secret in secrets:
+        for run in _RUNS:
+            assert secret not in run.unmasked_stdout, "a secret in stdout"
+            assert secret not in run.stderr, "a secret in stderr"
+        for path in files:
+            assert secret not in path.read_text(errors="replace"), f"a secret in {path}"
 
 
 def child_command(report: Path) -> list[str]:

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.fault_proxy import FaultProxy
+
 NHI = shutil.which("nhi-invoke", path=os.path.dirname(sys.executable)) or "nhi-invoke"
 CHILD = str(Path(__file__).with_name("child_identity.py"))
 READY_TIMEOUT = 60
@@ -250,3 +252,29 @@ def deny_policies(sandbox: dict[str, Any], role: str = "nhi-sandbox-deploy") -> 
 def private_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A sandbox of this test's own, for tests that change moto's global state."""
     yield from _serve_sandbox(tmp_path_factory)
+
+
+@pytest.fixture
+def proxies(sandbox: dict[str, Any]) -> Iterator[dict[str, FaultProxy]]:
+    with (
+        FaultProxy(sandbox["aws_endpoint"]) as aws,
+        FaultProxy(sandbox["oidc_issuer"]) as issuer,
+        FaultProxy(sandbox["gcp_endpoint"]) as gcp,
+    ):
+        yield {"aws": aws, "issuer": issuer, "gcp": gcp}
+
+
+@pytest.fixture
+def proxied_env(
+    github_env: dict[str, str], sandbox: dict[str, Any], proxies: dict[str, FaultProxy]
+) -> dict[str, str]:
+    token_url = sandbox["environ"]["ACTIONS_ID_TOKEN_REQUEST_URL"].replace(
+        sandbox["oidc_issuer"], proxies["issuer"].url
+    )
+    return github_env | {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": token_url,
+        "AWS_ENDPOINT_URL_STS": proxies["aws"].url,
+        "AWS_ENDPOINT_URL_IAM": proxies["aws"].url,
+        "NHI_GCP_STS_ENDPOINT": proxies["gcp"].url,
+        "NHI_GCP_IAMCREDENTIALS_ENDPOINT": proxies["gcp"].url,
+    }

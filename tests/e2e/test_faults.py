@@ -4,7 +4,6 @@ bounded by --timeout, classified, visible with --debug and counted in the ledger
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,32 +18,6 @@ ACCESS_DENIED = (
     b"<Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to "
     b"perform sts:AssumeRoleWithWebIdentity</Message></Error></ErrorResponse>"
 )
-
-
-@pytest.fixture
-def proxies(sandbox: dict[str, Any]) -> Iterator[dict[str, FaultProxy]]:
-    with (
-        FaultProxy(sandbox["aws_endpoint"]) as aws,
-        FaultProxy(sandbox["oidc_issuer"]) as issuer,
-        FaultProxy(sandbox["gcp_endpoint"]) as gcp,
-    ):
-        yield {"aws": aws, "issuer": issuer, "gcp": gcp}
-
-
-@pytest.fixture
-def proxied_env(
-    github_env: dict[str, str], sandbox: dict[str, Any], proxies: dict[str, FaultProxy]
-) -> dict[str, str]:
-    token_url = sandbox["environ"]["ACTIONS_ID_TOKEN_REQUEST_URL"].replace(
-        sandbox["oidc_issuer"], proxies["issuer"].url
-    )
-    return github_env | {
-        "ACTIONS_ID_TOKEN_REQUEST_URL": token_url,
-        "AWS_ENDPOINT_URL_STS": proxies["aws"].url,
-        "AWS_ENDPOINT_URL_IAM": proxies["aws"].url,
-        "NHI_GCP_STS_ENDPOINT": proxies["gcp"].url,
-        "NHI_GCP_IAMCREDENTIALS_ENDPOINT": proxies["gcp"].url,
-    }
 
 
 def _aws(sandbox: dict[str, Any]) -> list[str]:

@@ -184,6 +184,36 @@ def _brokers(plan: Plan, policy: RetryPolicy) -> list[CredentialBroker]:
     return brokers
 
 
+def _issue_all(run: _Run, brokers: list[CredentialBroker]) -> list[Grant]:
+    """Every cloud's credential; two clouds are exchanged at the same time.
+
+    Every exchange is waited for, even after another failed or a signal arrived, so that
+    whatever was minted is recorded before cleanup runs (each is bounded by --timeout).
+    """
+    if len(brokers) == 1:
+        (broker,) = brokers
+        return [
+            broker.issue(run.token_supplier(broker.audience), run.grant_recorder(broker.audience))
+        ]
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    with ThreadPoolExecutor(max_workers=len(brokers), thread_name_prefix="nhi-issue") as pool:
+        futures = [
+            pool.submit(b.issue, run.token_supplier(b.audience), run.grant_recorder(b.audience))
+            for b in brokers
+        ]
+        grants: list[Grant] = []
+        failure: BaseException | None = None
+        for future in futures:
+            try:
+                grants.append(future.result())
+            except BaseException as error:
+                failure = failure or error
+    if failure is not None:
+        raise failure
+    return grants
+
+
 def _started_fields(plan: Plan, command: str) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "nhi_version": __version__,
@@ -332,12 +362,7 @@ def execute(
             "invocation.started", _now(), **_started_fields(plan, os.path.basename(argv[0]))
         )
         try:
-            child_grants = [
-                broker.issue(
-                    run.token_supplier(broker.audience), run.grant_recorder(broker.audience)
-                )
-                for broker in brokers
-            ]
+            child_grants = _issue_all(run, brokers)
             server = _credential_server(run, brokers, child_grants) if plan.serve else None
             env = childenv.build(
                 prepared.environ,

@@ -46,10 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     import typer  # noqa: PLC0415 - after the --version fast path
     from typer.main import get_command  # noqa: PLC0415
 
-    from nhi_invoke.cli.commands import app  # noqa: PLC0415
+    from nhi_invoke.cli.commands import app_for  # noqa: PLC0415
 
     try:
-        result = get_command(app).main(args=args, prog_name="nhi-invoke", standalone_mode=False)
+        result = get_command(app_for(args)).main(
+            args=args, prog_name="nhi-invoke", standalone_mode=False
+        )
     except typer.Exit as done:
         return int(done.exit_code)
     except (typer.Abort, KeyboardInterrupt):

@@ -12,7 +12,7 @@ import typer
 
 from nhi_invoke.audit.findings import SEVERITIES, Finding
 from nhi_invoke.cli.commands import app
-from nhi_invoke.cli.run import Debug, Json
+from nhi_invoke.cli.options import Debug, Json
 from nhi_invoke.errors import UsageError
 
 audit_app = typer.Typer(

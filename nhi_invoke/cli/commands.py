@@ -35,8 +35,22 @@ def _root(
     """Run each pipeline step under its own short-lived cloud identity."""
 
 
-from nhi_invoke.cli import audit as _audit  # noqa: E402, F401 - registers the commands
-from nhi_invoke.cli import revoke as _revoke  # noqa: E402, F401
-from nhi_invoke.cli import run as _run  # noqa: E402, F401
-from nhi_invoke.cli import sandbox as _sandbox  # noqa: E402, F401
-from nhi_invoke.cli import token as _token  # noqa: E402, F401
+# Each command lives in its own module; only the one invoked is imported (and all of them
+# for the top-level help), so `run` pays for no other command's imports.
+COMMAND_MODULES = {
+    "run": "nhi_invoke.cli.run",
+    "sandbox": "nhi_invoke.cli.sandbox",
+    "token": "nhi_invoke.cli.token",
+    "revoke": "nhi_invoke.cli.revoke",
+    "audit": "nhi_invoke.cli.audit",
+}
+
+
+def app_for(args: list[str]) -> typer.Typer:
+    """The app with the command `args` names registered (every command when it names none)."""
+    import importlib  # noqa: PLC0415
+
+    name = next((a for a in args if not a.startswith("-")), None)
+    for module in [COMMAND_MODULES[name]] if name in COMMAND_MODULES else COMMAND_MODULES.values():
+        importlib.import_module(module)
+    return app

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from nhi_invoke.cli.commands import app
-from nhi_invoke.cli.run import Debug, Json, LedgerPath, TokenEnv, TokenFile
+from nhi_invoke.cli.options import Debug, Json, LedgerPath, TokenEnv, TokenFile
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from nhi_invoke.cli.commands import app
-from nhi_invoke.cli.run import PASSTHROUGH, Command, Debug, LedgerPath, Quiet, StepId, Tag
+from nhi_invoke.cli.options import PASSTHROUGH, Command, Debug, LedgerPath, Quiet, StepId, Tag
 
 
 @app.command(context_settings=PASSTHROUGH)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from nhi_invoke.cli.commands import app
-from nhi_invoke.cli.run import Debug, Json, TokenEnv, TokenFile
+from nhi_invoke.cli.options import Debug, Json, TokenEnv, TokenFile
 from nhi_invoke.config import DEFAULT_AWS_AUDIENCE
 
 

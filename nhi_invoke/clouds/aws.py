@@ -9,6 +9,7 @@ token errors, fail at once (exit 77) on refusals.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -101,6 +102,10 @@ class AwsBroker:
         self._entry: StsCredentials | None = None
 
     def issue(self, token: TokenSupplier, record: GrantRecorder) -> Grant:
+        if self.plan.chained:
+            # The signed hop needs botocore (~150 ms to import): import it while the first
+            # hop waits on the network.
+            threading.Thread(target=botocore_clients.preload, daemon=True).start()
         current = self._first_hop(token, record)
         if not self.plan.chained:
             return self.grants[-1]

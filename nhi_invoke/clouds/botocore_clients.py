@@ -8,6 +8,13 @@ if TYPE_CHECKING:
     from nhi_invoke.clouds.sts_query import StsCredentials
 
 
+def preload() -> None:
+    """Import botocore ahead of its first use (called from a background thread)."""
+    import botocore.config  # noqa: PLC0415
+    import botocore.exceptions  # noqa: PLC0415
+    import botocore.session  # noqa: PLC0415, F401
+
+
 def client(service: str, *, region: str, endpoint: str | None, credentials: StsCredentials) -> Any:
     """A client signing with `credentials`; our own retries, so botocore makes one attempt."""
     import botocore.config  # noqa: PLC0415 - ~150 ms, only on the paths that sign

@@ -169,7 +169,9 @@ def _parse_int(name: str, raw: Any) -> int:
 
 
 def _load_toml(path: str, *, explicit: bool) -> dict[str, Any] | None:
-    import tomllib  # noqa: PLC0415 - most steps have no config file
+    if not explicit and not os.path.exists(path):
+        return None  # most steps have no config file: skip importing tomllib
+    import tomllib  # noqa: PLC0415
 
     try:
         with open(path, "rb") as handle:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -10,8 +9,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
+from nhi_invoke.diagnostics import Log
+
 T = TypeVar("T")
-log = logging.getLogger("nhi_invoke.retry")
+log = Log("retry")
 
 
 class Retryable(Exception):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -27,9 +26,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from nhi_invoke.clouds.interface import Grant
+from nhi_invoke.diagnostics import Log
 from nhi_invoke.errors import NhiError
 
-log = logging.getLogger("nhi_invoke.serve")
+log = Log("serve")
 METADATA_PREFIX = "/computeMetadata/v1/"
 
 

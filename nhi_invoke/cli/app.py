@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import traceback
@@ -18,17 +17,6 @@ def _own_arguments(args: list[str]) -> list[str]:
     return args[: args.index("--")] if "--" in args else args
 
 
-def _configure_logging(debug: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="nhi-invoke: %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Third-party debug logs can carry request bodies (tokens): never let them through.
-    for noisy in ("botocore", "urllib3", "boto3", "werkzeug", "moto"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def _error_line(text: str) -> None:
     print(f"nhi-invoke: error: {text}", file=sys.stderr, flush=True)
 
@@ -41,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nhi-invoke {__version__}")
         return 0
     debug = "--debug" in _own_arguments(args) or os.environ.get("NHI_DEBUG") == "1"
-    _configure_logging(debug)
+    from nhi_invoke import diagnostics  # noqa: PLC0415
+
+    diagnostics.configure(debug)
 
     import typer  # noqa: PLC0415 - after the --version fast path
     from typer.main import get_command  # noqa: PLC0415

@@ -8,11 +8,10 @@ token errors, fail at once (exit 77) on refusals.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
 from nhi_invoke import oidc
 from nhi_invoke.clouds import botocore_clients
@@ -25,15 +24,19 @@ from nhi_invoke.clouds.interface import (
     TokenSupplier,
     expiring,
 )
-from nhi_invoke.clouds.sts_query import StsCredentials, StsError, assume_role_with_web_identity
+from nhi_invoke.clouds.sts_query import (
+    StsCredentials,
+    StsError,
+    assume_role,
+    assume_role_fields,
+    assume_role_with_web_identity,
+)
+from nhi_invoke.diagnostics import Log
 from nhi_invoke.errors import ConfigError, NhiError, RefusedError, UnavailableError
 from nhi_invoke.plan import AwsPlan
 from nhi_invoke.retry import Retryable, RetryOutcome, RetryPolicy, call_with_retries
 
-if TYPE_CHECKING:
-    from mypy_boto3_sts import STSClient
-
-log = logging.getLogger("nhi_invoke.aws")
+log = Log("aws")
 # Re-mint the entry session for revocation when it has less than this left.
 ENTRY_MARGIN_SECONDS = 60
 
@@ -103,8 +106,8 @@ class AwsBroker:
 
     def issue(self, token: TokenSupplier, record: GrantRecorder) -> Grant:
         if self.plan.chained:
-            # The signed hop needs botocore (~150 ms to import): import it while the first
-            # hop waits on the network.
+            # The signed hop needs botocore's signer (~150 ms to import): import it while the
+            # first hop waits on the network.
             threading.Thread(target=botocore_clients.preload, daemon=True).start()
         current = self._first_hop(token, record)
         if not self.plan.chained:
@@ -150,7 +153,7 @@ class AwsBroker:
         try:
             revocation = self.revoke_session(grant.principal_id, grant.expires_at, token, record)
         except NhiError as error:
-            log.warning("could not revoke %s: %s", grant.session_name, error.one_line())
+            log.debug("could not revoke %s: %s", grant.session_name, error.one_line())
             return expiring(grant, ended_at, failure=error.one_line())
         return Release(
             "deny-policy",
@@ -275,57 +278,23 @@ class AwsBroker:
         return self._with_retries(attempt, "AssumeRoleWithWebIdentity")
 
     def _assume_role(self, entry: StsCredentials, token: str) -> StsCredentials:
-        import botocore.exceptions  # noqa: PLC0415 - botocore only for the signed hop
-
-        client = self._sts_client(entry)
-        request: dict[str, Any] = {
-            "RoleArn": self.plan.role_arn,
-            "RoleSessionName": self.plan.session_name,
-            "DurationSeconds": self.plan.duration_seconds,
-        }
-        if self.plan.tags:
-            request["Tags"] = [{"Key": t.key, "Value": t.value} for t in self.plan.tags]
-            request["TransitiveTagKeys"] = list(self.plan.transitive_tag_keys)
-        if self.plan.source_identity:
-            request["SourceIdentity"] = self.plan.source_identity
-        if self.plan.session_policy:
-            request["Policy"] = self.plan.session_policy
-        if self.plan.policy_arns:
-            request["PolicyArns"] = [{"arn": arn} for arn in self.plan.policy_arns]
+        fields = assume_role_fields(
+            role_arn=self.plan.role_arn,
+            session_name=self.plan.session_name,
+            duration_seconds=self.plan.duration_seconds,
+            tags=tuple((t.key, t.value) for t in self.plan.tags),
+            transitive_tag_keys=self.plan.transitive_tag_keys if self.plan.tags else (),
+            source_identity=self.plan.source_identity,
+            policy=self.plan.session_policy,
+            policy_arns=self.plan.policy_arns,
+        )
 
         def attempt() -> StsCredentials:
             try:
-                answer = client.assume_role(**request)
-            except botocore.exceptions.ClientError as exc:
-                error = exc.response.get("Error", {})
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-                sts_error = StsError(error.get("Code", "Unknown"), error.get("Message", ""), status)
-                if sts_error.code in RETRYABLE_CODES or status >= 500:
-                    raise Retryable(f"{sts_error.code} from STS") from exc
-                raise self._refused(self.plan.role_arn, sts_error, token, chained_hop=True) from exc
-            except (
-                botocore.exceptions.EndpointConnectionError,
-                botocore.exceptions.ConnectionClosedError,
-                botocore.exceptions.ConnectTimeoutError,
-                botocore.exceptions.ReadTimeoutError,
-            ) as exc:
-                raise Retryable(f"{type(exc).__name__} talking to STS", exc) from exc
-            creds = answer["Credentials"]
-            user = answer["AssumedRoleUser"]
-            return StsCredentials(
-                access_key_id=creds["AccessKeyId"],
-                secret_access_key=Secret(creds["SecretAccessKey"]),
-                session_token=Secret(creds["SessionToken"]),
-                expiration=creds["Expiration"],
-                assumed_role_arn=user["Arn"],
-                assumed_role_id=user["AssumedRoleId"],
-                packed_policy_size=answer.get("PackedPolicySize"),
-            )
+                return assume_role(self.plan.sts_endpoint, self.plan.region, entry, fields)
+            except StsError as error:
+                if error.code in RETRYABLE_CODES or error.status >= 500:
+                    raise Retryable(f"{error.code} from STS") from error
+                raise self._refused(self.plan.role_arn, error, token, chained_hop=True) from error
 
         return self._with_retries(attempt, "AssumeRole")
-
-    def _sts_client(self, entry: StsCredentials) -> STSClient:
-        client: STSClient = botocore_clients.client(
-            "sts", region=self.plan.region, endpoint=self.plan.sts_endpoint, credentials=entry
-        )
-        return client

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from nhi_invoke.clouds.botocore_clients import TRANSIENT_CODES, error_code
+from nhi_invoke.diagnostics import Log
 from nhi_invoke.retry import Retryable
 
-log = logging.getLogger("nhi_invoke.revoke")
+log = Log("revoke")
 POLICY_PREFIX = "nhi-revoked-"
 _EXPIRY_FORMAT = "%Y%m%dT%H%M%SZ"
 

@@ -1,4 +1,5 @@
-"""botocore clients for the signed calls (chained AssumeRole, IAM), imported only for them."""
+"""botocore for the signed calls: the SigV4 signer (chained AssumeRole) and clients (IAM),
+imported only for them."""
 
 from __future__ import annotations
 
@@ -9,10 +10,30 @@ if TYPE_CHECKING:
 
 
 def preload() -> None:
-    """Import botocore ahead of its first use (called from a background thread)."""
-    import botocore.config  # noqa: PLC0415
-    import botocore.exceptions  # noqa: PLC0415
-    import botocore.session  # noqa: PLC0415, F401
+    """Import botocore's signer ahead of its first use (called from a background thread)."""
+    import botocore.auth  # noqa: PLC0415
+    import botocore.awsrequest  # noqa: PLC0415
+    import botocore.credentials  # noqa: PLC0415, F401
+
+
+def sigv4_headers(
+    url: str, body: bytes, region: str, credentials: StsCredentials, headers: dict[str, str]
+) -> dict[str, str]:
+    """The headers of a POST to STS, signed with SigV4 by botocore's signer."""
+    import botocore.auth  # noqa: PLC0415
+    import botocore.awsrequest  # noqa: PLC0415
+    import botocore.credentials  # noqa: PLC0415
+
+    request = botocore.awsrequest.AWSRequest(
+        method="POST", url=url, data=body, headers=dict(headers)
+    )
+    signer = botocore.credentials.Credentials(
+        credentials.access_key_id,
+        credentials.secret_access_key.reveal(),
+        credentials.session_token.reveal(),
+    )
+    botocore.auth.SigV4Auth(signer, "sts", region).add_auth(request)
+    return dict(request.headers.items())
 
 
 def client(service: str, *, region: str, endpoint: str | None, credentials: StsCredentials) -> Any:

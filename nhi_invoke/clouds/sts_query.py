@@ -52,34 +52,13 @@ def _text(root: ET.Element, path: str) -> str:
     return node.text
 
 
-def assume_role_with_web_identity(
-    endpoint: str,
-    *,
-    role_arn: str,
-    session_name: str,
-    web_identity_token: str,
-    duration_seconds: int,
-    policy: str | None = None,
-    policy_arns: tuple[str, ...] = (),
-) -> StsCredentials:
-    """One call; raises `StsError` for an error answer, `Retryable` for transport trouble."""
-    fields = {
-        "Action": "AssumeRoleWithWebIdentity",
-        "Version": API_VERSION,
-        "RoleArn": role_arn,
-        "RoleSessionName": session_name,
-        "WebIdentityToken": web_identity_token,
-        "DurationSeconds": str(duration_seconds),
-    }
-    if policy is not None:
-        fields["Policy"] = policy
-    for index, arn in enumerate(policy_arns, start=1):
-        fields[f"PolicyArns.member.{index}.arn"] = arn
+FORM = "application/x-www-form-urlencoded; charset=utf-8"
+
+
+def _call(endpoint: str, fields: dict[str, str], headers: dict[str, str]) -> StsCredentials:
+    """POST one query-API call and read the credentials out of its answer."""
     resp = transport.request(
-        "POST",
-        endpoint + "/",
-        body=urllib.parse.urlencode(fields).encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        "POST", endpoint + "/", body=urllib.parse.urlencode(fields).encode(), headers=headers
     )
     try:
         root = ET.fromstring(resp.body)  # noqa: S314 - STS's answer, from the configured endpoint
@@ -103,3 +82,79 @@ def assume_role_with_web_identity(
         assumed_role_id=_text(root, user + "AssumedRoleId"),
         packed_policy_size=int(packed) if packed and packed.isdigit() else None,
     )
+
+
+def _policies(fields: dict[str, str], policy: str | None, policy_arns: tuple[str, ...]) -> None:
+    if policy is not None:
+        fields["Policy"] = policy
+    for index, arn in enumerate(policy_arns, start=1):
+        fields[f"PolicyArns.member.{index}.arn"] = arn
+
+
+def assume_role_with_web_identity(
+    endpoint: str,
+    *,
+    role_arn: str,
+    session_name: str,
+    web_identity_token: str,
+    duration_seconds: int,
+    policy: str | None = None,
+    policy_arns: tuple[str, ...] = (),
+) -> StsCredentials:
+    """One unsigned call; raises `StsError` for an error answer, `Retryable` for transport
+    trouble."""
+    fields = {
+        "Action": "AssumeRoleWithWebIdentity",
+        "Version": API_VERSION,
+        "RoleArn": role_arn,
+        "RoleSessionName": session_name,
+        "WebIdentityToken": web_identity_token,
+        "DurationSeconds": str(duration_seconds),
+    }
+    _policies(fields, policy, policy_arns)
+    return _call(endpoint, fields, {"Content-Type": FORM})
+
+
+def assume_role_fields(
+    *,
+    role_arn: str,
+    session_name: str,
+    duration_seconds: int,
+    tags: tuple[tuple[str, str], ...] = (),
+    transitive_tag_keys: tuple[str, ...] = (),
+    source_identity: str | None = None,
+    policy: str | None = None,
+    policy_arns: tuple[str, ...] = (),
+) -> dict[str, str]:
+    """The query-API form of `AssumeRole`, as botocore's serializer writes it."""
+    fields = {
+        "Action": "AssumeRole",
+        "Version": API_VERSION,
+        "RoleArn": role_arn,
+        "RoleSessionName": session_name,
+        "DurationSeconds": str(duration_seconds),
+    }
+    _policies(fields, policy, policy_arns)
+    for index, (key, value) in enumerate(tags, start=1):
+        fields[f"Tags.member.{index}.Key"] = key
+        fields[f"Tags.member.{index}.Value"] = value
+    for index, key in enumerate(transitive_tag_keys, start=1):
+        fields[f"TransitiveTagKeys.member.{index}"] = key
+    if source_identity is not None:
+        fields["SourceIdentity"] = source_identity
+    return fields
+
+
+def assume_role(
+    endpoint: str, region: str, signer: StsCredentials, fields: dict[str, str]
+) -> StsCredentials:
+    """`AssumeRole`, signed with SigV4 by botocore's own signer as `signer`.
+
+    botocore's signer, without a botocore client: creating the client (loading endpoint and
+    service models) costs ~70 ms that this call does not need.
+    """
+    from nhi_invoke.clouds.botocore_clients import sigv4_headers  # noqa: PLC0415
+
+    body = urllib.parse.urlencode(fields).encode()
+    headers = sigv4_headers(endpoint + "/", body, region, signer, {"Content-Type": FORM})
+    return _call(endpoint, fields, headers)

@@ -29,7 +29,7 @@ from nhi_invoke.clouds.interface import (
 )
 from nhi_invoke.config import RunFlags, resolve
 from nhi_invoke.errors import ConfigError, NhiError
-from nhi_invoke.ledger import Ledger, rfc3339
+from nhi_invoke.ledger import Ledger, record_release, rfc3339
 from nhi_invoke.plan import Plan, build
 from nhi_invoke.retry import RetryPolicy
 
@@ -265,22 +265,7 @@ def _release_all(
                 grant, ended, run.token_supplier(audience), run.grant_recorder(audience)
             )
             released.append((grant, release))
-            event = "credential.revoked" if release.method != "expire" else "credential.expiring"
-            run.ledger.append(
-                event,
-                _now(),
-                cloud=grant.cloud,
-                purpose=grant.purpose,
-                principal=grant.principal,
-                principal_id=grant.principal_id,
-                access_key_id=grant.access_key_id,
-                fingerprint=grant.fingerprint,
-                expires_at=rfc3339(grant.expires_at),
-                revocation=release.method,
-                exposure_seconds=release.exposure_seconds,
-                revocation_failure=release.failure,
-                **release.detail,
-            )
+            record_release(run.ledger, grant, release)
             if release.failure is not None:
                 run.say(
                     f"warning: {grant.principal} could not be revoked; it stays usable until "

@@ -15,9 +15,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhi_invoke.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nhi_invoke.clouds.interface import Grant, Release
 from nhi_invoke.ledger_key import LedgerKey
 
 SCHEMA_VERSION = 1
@@ -107,6 +110,27 @@ class Ledger:
             os.close(fd)  # closing releases the lock
         self.head = line_hash(line)
         return self.head
+
+
+def record_release(ledger: Ledger, grant: Grant, release: Release, **extra: Any) -> None:
+    """One credential's closing event: how it ended and how long it stayed usable."""
+    event = "credential.revoked" if release.method != "expire" else "credential.expiring"
+    ledger.append(
+        event,
+        datetime.now(UTC),
+        cloud=grant.cloud,
+        purpose=grant.purpose,
+        principal=grant.principal,
+        principal_id=grant.principal_id,
+        access_key_id=grant.access_key_id,
+        fingerprint=grant.fingerprint,
+        expires_at=rfc3339(grant.expires_at),
+        revocation=release.method,
+        exposure_seconds=release.exposure_seconds,
+        revocation_failure=release.failure,
+        **extra,
+        **release.detail,
+    )
 
 
 def _serialize(record: dict[str, Any]) -> bytes:

@@ -23,7 +23,7 @@ from nhi_invoke.ci.interface import TokenSource
 from nhi_invoke.clouds.interface import Grant, Release, expiring
 from nhi_invoke.clouds.sts_query import parse_expiration
 from nhi_invoke.errors import ConfigError, NhiError
-from nhi_invoke.ledger import Ledger, rfc3339
+from nhi_invoke.ledger import Ledger, record_release, rfc3339
 from nhi_invoke.plan import REVOCATION_DENY_POLICY, AwsPlan
 from nhi_invoke.retry import RetryPolicy
 from nhi_invoke.validation import AWS_MIN_DURATION
@@ -201,23 +201,7 @@ class _Recovery:
                 except NhiError as failure:
                     error = failure
                     release = expiring(grant, last_seen, failure=failure.one_line())
-            event = "credential.revoked" if release.method != "expire" else "credential.expiring"
-            ledger.append(
-                event,
-                datetime.now(UTC),
-                cloud=grant.cloud,
-                purpose=grant.purpose,
-                principal=grant.principal,
-                principal_id=grant.principal_id,
-                access_key_id=grant.access_key_id,
-                fingerprint=grant.fingerprint,
-                expires_at=rfc3339(grant.expires_at),
-                revocation=release.method,
-                exposure_seconds=release.exposure_seconds,
-                recovered=True,
-                revocation_failure=release.failure,
-                **release.detail,
-            )
+            record_release(ledger, grant, release, recovered=True)
             action = "revoked" if release.method != "expire" else "expiring"
             detail = release.failure or str(
                 release.detail.get("policy_name") or f"expires {rfc3339(grant.expires_at)}"

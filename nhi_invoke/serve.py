@@ -40,7 +40,6 @@ class Refresher:
         self.current = first
         self.issue = issue
         self.margin_seconds = margin_seconds
-        self.refreshes = 0
         self._lock = threading.Lock()
 
     def get(self) -> Grant:
@@ -50,7 +49,6 @@ class Refresher:
             if left < self.margin_seconds:
                 try:
                     self.current = self.issue()
-                    self.refreshes += 1
                 except NhiError as error:
                     if left <= 0:
                         raise

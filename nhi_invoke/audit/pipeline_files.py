@@ -66,7 +66,6 @@ class Job:
     name: str
     steps: tuple[Step, ...]
     id_token_line: int | None = None  # GitHub: where id-token: write is granted to the job
-    uses_oidc_natively: bool = False  # GitLab id_tokens, Bitbucket oidc: true
 
 
 @dataclass(frozen=True)
@@ -252,7 +251,6 @@ def _gitlab(path: str, data: Mapping_, text: str) -> PipelineFile:
                 data.line_of(name),
                 name,
                 (step,),
-                uses_oidc_natively="id_tokens" in job,
             )
         )
     return PipelineFile(path, "gitlab", tuple(jobs), text)
@@ -401,7 +399,6 @@ def _bitbucket(path: str, data: Mapping_, text: str) -> PipelineFile:
                     line,
                     name,
                     (step,),
-                    uses_oidc_natively=raw.get("oidc") is True,
                 )
             )
     return PipelineFile(path, "bitbucket", tuple(jobs), text)

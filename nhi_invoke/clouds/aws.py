@@ -1,9 +1,9 @@
 """The AWS broker: web identity into a role, optionally chained into a second with tags.
 
-Single hop: `AssumeRoleWithWebIdentity` through the lean query client. Chained: the entry
-session's credentials sign an `AssumeRole` into the target through botocore, imported only
-then. Errors are classified once: retry what is transient, refresh the OIDC token once on
-token errors, fail at once (exit 77) on refusals.
+Single hop: `AssumeRoleWithWebIdentity` through the lean query client. Chained: an
+`AssumeRole` into the target, signed as the entry session by botocore's SigV4 signer (imported
+only then) and sent by the same lean client. Errors are classified once: retry what is
+transient, refresh the OIDC token once on token errors, fail at once (exit 77) on refusals.
 """
 
 from __future__ import annotations

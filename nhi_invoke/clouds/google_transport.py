@@ -44,7 +44,6 @@ class ReasonedRequest(google.auth.transport.Request):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         self.last_status: int | None = None
-        self.last_url: str | None = None
 
     def __call__(
         self,
@@ -55,7 +54,7 @@ class ReasonedRequest(google.auth.transport.Request):
         timeout: float | None = None,
         **kwargs: Any,
     ) -> google.auth.transport.Response:
-        self.last_url, self.last_status = url, None
+        self.last_status = None
         data = body.encode() if isinstance(body, str) else body
         try:
             resp = transport.request(

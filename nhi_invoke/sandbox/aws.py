@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
-ACCOUNT_ID = "123456789012"  # moto's default account
 ENTRY_ROLE = "nhi-sandbox-entry"
 TARGET_ROLE = "nhi-sandbox-deploy"
 

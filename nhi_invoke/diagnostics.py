@@ -10,8 +10,6 @@ import sys
 from typing import Any
 
 _state = {"debug": False}
-# Third-party debug logs can carry request bodies (tokens): they stay at WARNING.
-QUIET_LIBRARIES = ("botocore", "urllib3", "boto3", "werkzeug", "moto", "google")
 
 
 def configure(debug: bool) -> None:
@@ -21,13 +19,14 @@ def configure(debug: bool) -> None:
         return
     import logging  # noqa: PLC0415
 
+    # Only our own loggers go down to DEBUG: third-party debug logs (SDKs, HTTP libraries)
+    # can carry request bodies, and so tokens; they stay at WARNING, whichever SDK it is.
     logging.basicConfig(
-        level=logging.DEBUG,
+        level=logging.WARNING,
         stream=sys.stderr,
         format="nhi-invoke: %(levelname)s %(name)s: %(message)s",
     )
-    for library in QUIET_LIBRARIES:
-        logging.getLogger(library).setLevel(logging.WARNING)
+    logging.getLogger("nhi_invoke").setLevel(logging.DEBUG)
 
 
 class Log:

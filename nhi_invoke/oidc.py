@@ -16,7 +16,7 @@ from typing import Any
 
 from nhi_invoke.errors import TokenError
 
-# AWS STS accepts web identity tokens of at most 20,000 characters.
+# The largest web identity token the clouds' token exchanges accept (STS: 20,000 characters).
 MAX_TOKEN_LENGTH = 20_000
 DEFAULT_LEEWAY_SECONDS = 60
 
@@ -132,8 +132,17 @@ def _numeric(claims: Claims, name: str) -> float | None:
     return float(value)
 
 
-def check(claims: Claims, audience: str, now: float, leeway: int = DEFAULT_LEEWAY_SECONDS) -> None:
-    """Pre-flight checks a cloud would also make: expiry, not-before, audience."""
+def check(
+    claims: Claims,
+    audience: str,
+    now: float,
+    leeway: int = DEFAULT_LEEWAY_SECONDS,
+    *,
+    audience_flag: str | None = None,
+) -> None:
+    """Pre-flight checks a cloud would also make: expiry, not-before, audience.
+
+    `audience_flag` names the option that sets the audience, for the hint."""
     exp = _numeric(claims, "exp")
     if exp is None:
         raise TokenError(
@@ -158,15 +167,17 @@ def check(claims: Claims, audience: str, now: float, leeway: int = DEFAULT_LEEWA
         )
     if audience not in audiences:
         shown = ", ".join(repr(a) for a in audiences[:3])
+        option = f" ({audience_flag} {audiences[0]!r})" if audience_flag else ""
         raise TokenError(
             f"the OIDC token's audience is {shown}, not {audience!r}",
-            f"request the token for {audience!r}, or pass the audience your cloud trusts "
-            f"(e.g. --aws-audience {audiences[0]!r})",
+            f"request the token for {audience!r}, or pass the audience your cloud trusts" + option,
         )
 
 
-def load_checked(token: str, audience: str, now: float) -> Claims:
+def load_checked(
+    token: str, audience: str, now: float, *, audience_flag: str | None = None
+) -> Claims:
     """Decode and pre-flight check a token in one go."""
     claims = decode_unverified(token)
-    check(claims, audience, now)
+    check(claims, audience, now, audience_flag=audience_flag)
     return claims

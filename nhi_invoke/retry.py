@@ -90,7 +90,8 @@ def _loop(
         try:
             return attempt()
         except Retryable as failure:
-            # Full jitter (AWS architecture blog): sleep uniformly in [0, min(cap, base*2^n)].
+            # Full jitter (Brooker, "Exponential Backoff and Jitter"): sleep uniformly in
+            # [0, min(cap, base*2^n)].
             delay = random.uniform(0, min(policy.cap_seconds, policy.base_seconds * 2**tries))  # noqa: S311
             if tries >= policy.attempts or clock() + delay > deadline:
                 raise on_give_up(failure, tries) from failure.cause

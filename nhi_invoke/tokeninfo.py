@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nhi_invoke import oidc, transport
+from nhi_invoke import net, oidc, settings
 from nhi_invoke.ci import detect
 from nhi_invoke.errors import TokenError, UnavailableError
 from nhi_invoke.retry import Retryable, RetryPolicy, call_with_retries
@@ -33,7 +33,7 @@ class TokenReport:
 
 def _get_json(url: str, policy: RetryPolicy) -> dict[str, Any]:
     def attempt() -> dict[str, Any]:
-        resp = transport.request("GET", url, headers={"Accept": "application/json"})
+        resp = net.request("GET", url, headers={"Accept": "application/json"})
         if resp.retryable:
             raise Retryable(f"HTTP {resp.status} from {url}")
         if resp.status != 200:
@@ -121,7 +121,11 @@ def inspect(
     policy = RetryPolicy()
     _context, provider = detect.detect(environ)
     source = detect.token_source(
-        environ, provider, token_file=token_file, token_env=token_env, policy=policy
+        environ,
+        provider,
+        token_file=settings.outside_run("token_file", token_file, environ),
+        token_env=settings.outside_run("token_env", token_env, environ),
+        policy=policy,
     )
     token = source.fetch(audience)
     claims = oidc.decode_unverified(token)

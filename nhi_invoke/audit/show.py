@@ -1,15 +1,16 @@
-"""`nhi-invoke audit show`: one row per invocation, from the ledger alone."""
+"""`nhi-invoke audit show`: one row per invocation, from the ledger alone (its typed records)."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from nhi_invoke.errors import ConfigError
-
-CLOSING = {"credential.revoked": "revoked", "credential.expiring": "expiring"}
+from nhi_invoke import brokers
+from nhi_invoke.brokers.grants import CHILD
+from nhi_invoke.ledger import history, store
+from nhi_invoke.ledger.records import InvocationStarted, rfc3339
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,18 @@ class CredentialRow:
     expires_at: str
     ended: str  # revoked, expired, expiring (still usable), open (never closed)
     exposure_seconds: float | None
+    shown_principal: str = ""  # as the broker writes it for people
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cloud": self.cloud,
+            "purpose": self.purpose,
+            "principal": self.principal,
+            "issued": self.issued,
+            "expires_at": self.expires_at,
+            "ended": self.ended,
+            "exposure_seconds": self.exposure_seconds,
+        }
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,7 @@ class InvocationRow:
     @property
     def ended(self) -> str:
         """How the invocation's command credentials ended, worst first."""
-        states = {c.ended for c in self.credentials if c.purpose == "child"}
+        states = {c.ended for c in self.credentials if c.purpose == CHILD}
         for state in ("open", "expiring", "expired", "revoked"):
             if state in states:
                 return state
@@ -49,32 +62,13 @@ class InvocationRow:
         exposures = [
             c.exposure_seconds
             for c in self.credentials
-            if c.purpose == "child" and c.exposure_seconds is not None
+            if c.purpose == CHILD and c.exposure_seconds is not None
         ]
         return max(exposures) if exposures else None
 
 
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _read(path: str) -> list[dict[str, Any]]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the ledger {path}: {exc.strerror}",
-            "pass the ledger's path (default: the one `run` writes)",
-        ) from exc
-    except ValueError as exc:
-        raise ConfigError(
-            f"{path} is not a JSON Lines ledger", f"run 'nhi-invoke audit verify {path}'"
-        ) from exc
-
-
-def _ci_run(started: dict[str, Any]) -> str:
-    ci = started.get("ci") or {}
+def _ci_run(started: InvocationStarted | None) -> str:
+    ci = started.ci if started else {}
     run = ci.get("run_id")
     if run is None:
         return str(ci.get("provider", "-"))
@@ -82,61 +76,65 @@ def _ci_run(started: dict[str, Any]) -> str:
     return f"{ci.get('repository', '?')}#{run}{attempt}"
 
 
+def _row(
+    found: history.InvocationHistory, now: datetime, environ: Mapping[str, str]
+) -> InvocationRow:
+    credentials = []
+    for issued_at, issued in found.issued:
+        close = found.closing(issued.fingerprint)
+        exposure = close.exposure_seconds if close is not None else None
+        if close is None:
+            ended = "open"
+        elif close.method != "expire":
+            ended = "revoked"
+        else:
+            ended = "expired" if issued.expires_at <= now else "expiring"
+        declared = brokers.declaration(issued.broker, environ)
+        credentials.append(
+            CredentialRow(
+                cloud=issued.broker,
+                purpose=issued.purpose,
+                principal=issued.principal,
+                issued=rfc3339(issued_at),
+                expires_at=rfc3339(issued.expires_at),
+                ended=ended,
+                exposure_seconds=exposure,
+                shown_principal=(
+                    declared.principal_label(issued.principal) if declared else issued.principal
+                ),
+            )
+        )
+    finished = found.finished
+    return InvocationRow(
+        invocation_id=found.invocation_id,
+        step_id=found.step_id,
+        ci_run=_ci_run(found.started),
+        started=rfc3339(found.started_at),
+        exit_code=finished.exit_code if finished else None,
+        finished=finished is not None,
+        credentials=tuple(credentials),
+    )
+
+
 def summarize(
     path: str,
     now: datetime,
+    environ: Mapping[str, str],
     *,
     step: str | None = None,
     since: datetime | None = None,
     invocation: str | None = None,
 ) -> list[InvocationRow]:
     """The ledger's invocations, oldest first, filtered."""
-    by_invocation: dict[str, list[dict[str, Any]]] = {}
-    for event in _read(path):
-        by_invocation.setdefault(str(event.get("invocation_id")), []).append(event)
     rows = []
-    for invocation_id, events in by_invocation.items():
-        started = next((e for e in events if e.get("event") == "invocation.started"), events[0])
-        if invocation is not None and invocation_id != invocation:
+    for found in history.invocations(store.read(path)):
+        if invocation is not None and found.invocation_id != invocation:
             continue
-        if step is not None and started.get("step_id") != step:
+        if step is not None and found.step_id != step:
             continue
-        if since is not None and _time(started["time"]) < since:
+        if since is not None and found.started_at < since:
             continue
-        closing = {e.get("fingerprint"): e for e in events if e.get("event") in CLOSING}
-        credentials = []
-        for issued in (e for e in events if e.get("event") == "credential.issued"):
-            close = closing.get(issued.get("fingerprint"))
-            if close is None:
-                ended, exposure = "open", None
-            elif close["event"] == "credential.revoked":
-                ended, exposure = "revoked", close.get("exposure_seconds")
-            else:
-                ended = "expired" if _time(issued["expires_at"]) <= now else "expiring"
-                exposure = close.get("exposure_seconds")
-            credentials.append(
-                CredentialRow(
-                    cloud=issued.get("cloud", "?"),
-                    purpose=issued.get("purpose", "?"),
-                    principal=issued.get("principal", "?"),
-                    issued=issued["time"],
-                    expires_at=issued["expires_at"],
-                    ended=ended,
-                    exposure_seconds=exposure,
-                )
-            )
-        finished = next((e for e in events if e.get("event") == "invocation.finished"), None)
-        rows.append(
-            InvocationRow(
-                invocation_id=invocation_id,
-                step_id=str(started.get("step_id", "")),
-                ci_run=_ci_run(started),
-                started=started.get("time", ""),
-                exit_code=finished.get("exit_code") if finished else None,
-                finished=finished is not None,
-                credentials=tuple(credentials),
-            )
-        )
+        rows.append(_row(found, now, environ))
     return rows
 
 
@@ -150,5 +148,5 @@ def as_dict(row: InvocationRow) -> dict[str, Any]:
         "finished": row.finished,
         "ended": row.ended,
         "exposure_seconds": row.exposure_seconds,
-        "credentials": [vars(c) for c in row.credentials],
+        "credentials": [c.as_dict() for c in row.credentials],
     }

@@ -186,7 +186,7 @@ def from_role(role: str, environ: dict[str, str]) -> Any:
     import botocore.exceptions  # noqa: PLC0415
     import botocore.session  # noqa: PLC0415
 
-    from nhi_invoke.config import iam_endpoint  # noqa: PLC0415
+    from nhi_invoke.brokers.aws.declaration import iam_endpoint  # noqa: PLC0415
 
     try:
         iam: IAMClient = botocore.session.Session().create_client(  # type: ignore[assignment]

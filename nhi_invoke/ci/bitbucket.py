@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from nhi_invoke.ci.interface import CIContext, env_value
+from nhi_invoke.ci.interface import CIContext, NoReporting, Reporting, env_value
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.retry import RetryPolicy
 
@@ -41,3 +41,7 @@ class Bitbucket:
         # Bitbucket fixes the audience (ari:cloud:bitbucket::workspace/…); the pre-flight
         # check names it if the cloud side expects another.
         return token
+
+    def reporting(self, environ: Mapping[str, str]) -> Reporting:
+        # No runtime masking, summary page or step outputs to write to.
+        return NoReporting()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from nhi_invoke.ci import agent_cli
-from nhi_invoke.ci.interface import CIContext, env_value
+from nhi_invoke.ci.interface import CIContext, NoReporting, Reporting, env_value
 from nhi_invoke.retry import RetryPolicy
 
 
@@ -42,3 +42,7 @@ class Buildkite:
             policy,
             "run the step on a Buildkite agent v3.48 or newer",
         )
+
+    def reporting(self, environ: Mapping[str, str]) -> Reporting:
+        # No runtime masking, summary page or step outputs to write to.
+        return NoReporting()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from nhi_invoke import oidc
 from nhi_invoke.ci import agent_cli
-from nhi_invoke.ci.interface import CIContext, env_value
+from nhi_invoke.ci.interface import CIContext, NoReporting, Reporting, env_value
 from nhi_invoke.errors import ConfigError, TokenError
 from nhi_invoke.retry import RetryPolicy
 
@@ -57,8 +57,12 @@ class CircleCI:
                 ["circleci", "run", "oidc", "get", "--claims", claims],
                 environ,
                 policy,
-                f"pass --aws-audience/--gcp-audience with your organization id, or install "
-                f"the circleci CLI to request {audience!r}",
+                "pass your organization id as the audience (the broker's --<name>-audience "
+                f"option), or install the circleci CLI to request {audience!r}",
             )
         except ConfigError:
             return token  # no CLI: the pre-flight check reports the audience mismatch
+
+    def reporting(self, environ: Mapping[str, str]) -> Reporting:
+        # No runtime masking, summary page or step outputs to write to.
+        return NoReporting()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from nhi_invoke.ci.bitbucket import Bitbucket
 from nhi_invoke.ci.buildkite import Buildkite
@@ -27,9 +27,11 @@ PROVIDERS: tuple[CIProvider, ...] = (
 )
 
 
-def detect(environ: Mapping[str, str]) -> tuple[CIContext, CIProvider | None]:
+def detect(
+    environ: Mapping[str, str], providers: Sequence[CIProvider] = PROVIDERS
+) -> tuple[CIContext, CIProvider | None]:
     """The CI running this process and its context; the local context when none is found."""
-    for provider in PROVIDERS:
+    for provider in providers:
         context = provider.context(environ)
         if context is not None:
             return context, provider

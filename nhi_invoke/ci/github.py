@@ -7,8 +7,8 @@ import sys
 import urllib.parse
 from collections.abc import Mapping
 
-from nhi_invoke import transport
-from nhi_invoke.ci.interface import CIContext, env_value
+from nhi_invoke import net
+from nhi_invoke.ci.interface import CIContext, Reporting, env_value
 from nhi_invoke.errors import ConfigError, UnavailableError
 from nhi_invoke.retry import Retryable, RetryPolicy, call_with_retries
 
@@ -78,7 +78,7 @@ class GitHubActions:
         headers = {"Authorization": f"bearer {bearer}", "Accept": "application/json"}
 
         def attempt() -> str:
-            resp = transport.request("GET", full_url, headers=headers)
+            resp = net.request("GET", full_url, headers=headers)
             if resp.retryable:
                 raise Retryable(f"HTTP {resp.status} from the GitHub token endpoint")
             if resp.status != 200:
@@ -106,13 +106,36 @@ class GitHubActions:
             ),
         )
 
+    def reporting(self, environ: Mapping[str, str]) -> Reporting:
+        return GitHubReporting(environ)
 
-def add_mask(value: str, *, own_line: bool = False) -> None:
-    """Register a secret with the runner so that it is masked in every later log line.
 
-    `own_line` starts with a newline, for when another process may be mid-line on stdout.
-    """
-    # Workflow commands are read from stdout; one line each, so mask line by line.
-    lines = [f"::add-mask::{line}\n" for line in value.splitlines() if line.strip()]
-    sys.stdout.write(("\n" if own_line and lines else "") + "".join(lines))
-    sys.stdout.flush()
+class GitHubReporting:
+    """Workflow commands on stdout (masking), and the job's summary and output files."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def mask(self, value: str, *, own_line: bool = False) -> None:
+        """Register a secret with the runner so that it is masked in every later log line."""
+        # Workflow commands are read from stdout; one line each, so mask line by line.
+        lines = [f"::add-mask::{line}\n" for line in value.splitlines() if line.strip()]
+        sys.stdout.write(("\n" if own_line and lines else "") + "".join(lines))
+        sys.stdout.flush()
+
+    def write_summary(self, markdown: str) -> None:
+        path = env_value(self.environ, "GITHUB_STEP_SUMMARY")
+        if path is None:
+            return
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(markdown)
+
+    def set_outputs(self, outputs: Mapping[str, str]) -> None:
+        path = env_value(self.environ, "GITHUB_OUTPUT")
+        if path is None:
+            return
+        for name, value in outputs.items():
+            if "\n" in name + value or "=" in name:
+                raise ValueError(f"step output {name!r} must be one line, its name without '='")
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("".join(f"{name}={value}\n" for name, value in outputs.items()))

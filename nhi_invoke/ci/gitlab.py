@@ -1,10 +1,8 @@
 """GitLab CI: tokens come from `id_tokens:`, minted by GitLab before the job starts.
 
 GitLab lets the pipeline author name the variable, so nhi-invoke looks in a documented set
-of names and takes the one whose audience matches. Declare one per audience, e.g.:
-
-    id_tokens:
-      NHI_ID_TOKEN_AWS: { aud: sts.amazonaws.com }
+of names (`NHI_ID_TOKEN`, any `NHI_ID_TOKEN_<NAME>`, `GITLAB_OIDC_TOKEN`) and takes the one
+whose audience matches. Declare one per audience, e.g. `NHI_ID_TOKEN_<BROKER>`.
 """
 
 from __future__ import annotations
@@ -12,11 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from nhi_invoke import oidc
-from nhi_invoke.ci.interface import CIContext, env_value
+from nhi_invoke.ci.interface import CIContext, NoReporting, Reporting, env_value
 from nhi_invoke.errors import ConfigError, TokenError
 from nhi_invoke.retry import RetryPolicy
 
-TOKEN_VARIABLES = ("NHI_ID_TOKEN", "NHI_ID_TOKEN_AWS", "NHI_ID_TOKEN_GCP", "GITLAB_OIDC_TOKEN")
+TOKEN_PREFIX = "NHI_ID_TOKEN_"  # noqa: S105 - a variable name
+FIXED_TOKEN_VARIABLES = ("NHI_ID_TOKEN", "GITLAB_OIDC_TOKEN")
+
+
+def token_variables(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The ID token variables nhi-invoke reads, in the order it looks at them."""
+    named = sorted(n for n in environ if n.startswith(TOKEN_PREFIX))
+    return (FIXED_TOKEN_VARIABLES[0], *named, FIXED_TOKEN_VARIABLES[1])
 
 
 class GitLabCI:
@@ -38,11 +43,12 @@ class GitLabCI:
             sha=env_value(environ, "CI_COMMIT_SHA"),
             actor=env_value(environ, "GITLAB_USER_LOGIN"),
             workflow=env_value(environ, "CI_CONFIG_PATH"),
-            token_variables=(*TOKEN_VARIABLES, "CI_JOB_JWT", "CI_JOB_JWT_V2"),
+            token_variables=(*token_variables(environ), "CI_JOB_JWT", "CI_JOB_JWT_V2"),
         )
 
     def fetch_token(self, environ: Mapping[str, str], audience: str, policy: RetryPolicy) -> str:
-        present = [(name, value) for name in TOKEN_VARIABLES if (value := env_value(environ, name))]
+        names = token_variables(environ)
+        present = [(name, value) for name in names if (value := env_value(environ, name))]
         for _name, value in present:
             try:
                 if audience in oidc.decode_unverified(value).audiences:
@@ -55,5 +61,9 @@ class GitLabCI:
         raise ConfigError(
             f"this GitLab job has no ID token for the audience {audience!r}",
             f"add 'id_tokens: {{NHI_ID_TOKEN: {{aud: {audience}}}}}' to the job "
-            f"(or use one of {', '.join(TOKEN_VARIABLES)})",
+            f"(or name it {TOKEN_PREFIX}<NAME>, or GITLAB_OIDC_TOKEN)",
         )
+
+    def reporting(self, environ: Mapping[str, str]) -> Reporting:
+        # No runtime masking, summary page or step outputs to write to.
+        return NoReporting()

@@ -52,8 +52,39 @@ class CIContext:
 LOCAL = CIContext(provider="local")
 
 
+class Reporting(Protocol):
+    """What a CI offers to show results without showing secrets. Each CI implements what it
+    has (GitHub: all of it); a capability the CI lacks does nothing."""
+
+    def mask(self, value: str, *, own_line: bool = False) -> None:
+        """Hide `value` in every later log line. `own_line`: another process may be
+        mid-line on the same output, so start a line of our own."""
+        ...
+
+    def write_summary(self, markdown: str) -> None:
+        """Append to the job's summary page; raises OSError when it cannot be written."""
+        ...
+
+    def set_outputs(self, outputs: Mapping[str, str]) -> None:
+        """Publish step outputs (names and other non-secret values only)."""
+        ...
+
+
+class NoReporting:
+    """A CI (or none) without these capabilities: nothing to mask, summarise or publish."""
+
+    def mask(self, value: str, *, own_line: bool = False) -> None:
+        """Nothing masks log lines here."""
+
+    def write_summary(self, markdown: str) -> None:
+        """There is no summary page."""
+
+    def set_outputs(self, outputs: Mapping[str, str]) -> None:
+        """There are no step outputs."""
+
+
 class CIProvider(Protocol):
-    """One CI system: detect it, describe the run, fetch OIDC tokens from it."""
+    """One CI system: detect it, describe the run, fetch OIDC tokens from it, and report."""
 
     name: str
 
@@ -63,6 +94,10 @@ class CIProvider(Protocol):
 
     def fetch_token(self, environ: Mapping[str, str], audience: str, policy: RetryPolicy) -> str:
         """An OIDC token for `audience`; raises ConfigError when this CI cannot issue one."""
+        ...
+
+    def reporting(self, environ: Mapping[str, str]) -> Reporting:
+        """This CI's masking, job summary and step outputs."""
         ...
 
 

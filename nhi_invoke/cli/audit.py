@@ -31,9 +31,9 @@ LedgerArgument = Annotated[
 
 
 def _ledger(path: str | None) -> str:
-    from nhi_invoke.config import default_ledger_path  # noqa: PLC0415
+    from nhi_invoke.ledger.store import path_for  # noqa: PLC0415
 
-    return path or os.environ.get("NHI_LEDGER") or default_ledger_path(os.environ)
+    return path_for(path, os.environ)
 
 
 def _since(text: str | None) -> datetime | None:
@@ -69,7 +69,12 @@ def show(
     from nhi_invoke.audit.show import as_dict, summarize  # noqa: PLC0415
 
     rows = summarize(
-        _ledger(ledger), datetime.now(UTC), step=step, since=_since(since), invocation=invocation
+        _ledger(ledger),
+        datetime.now(UTC),
+        os.environ,
+        step=step,
+        since=_since(since),
+        invocation=invocation,
     )
     if json_output:
         print(json.dumps([as_dict(r) for r in rows], indent=2))
@@ -90,8 +95,8 @@ def verify(
     debug: Debug = False,
 ) -> int:
     """Check the hash chain (and the HMACs, with a key); exit 1 at the first broken line."""
-    from nhi_invoke import ledger_key  # noqa: PLC0415
-    from nhi_invoke.ledger import verify as verify_ledger  # noqa: PLC0415
+    from nhi_invoke.ledger import key as ledger_key  # noqa: PLC0415
+    from nhi_invoke.ledger.verify import verify as verify_ledger  # noqa: PLC0415
 
     path = _ledger(ledger)
     if not os.path.exists(path):
@@ -116,7 +121,7 @@ def verify(
 @key_app.command("init")
 def key_init(debug: Debug = False) -> int:
     """Create the ledger's HMAC key in the OS keyring (once per workstation)."""
-    from nhi_invoke import ledger_key  # noqa: PLC0415
+    from nhi_invoke.ledger import key as ledger_key  # noqa: PLC0415
 
     key = ledger_key.init(os.environ)
     print(

@@ -26,10 +26,10 @@ def revoke(
 ) -> int:
     """Revoke or record every credential the ledger shows as still open (after a crash)."""
     from nhi_invoke import render  # noqa: PLC0415
-    from nhi_invoke.recovery import RecoveryInput, recover  # noqa: PLC0415
+    from nhi_invoke.invocation.recovery import RecoveryRequest, recover  # noqa: PLC0415
 
     outcomes = recover(
-        RecoveryInput(
+        RecoveryRequest(
             ledger=ledger, invocation=invocation, token_file=token_file, token_env=token_env
         ),
         os.environ,

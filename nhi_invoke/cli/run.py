@@ -1,121 +1,115 @@
-"""`nhi-invoke run [OPTIONS] -- CMD [ARG...]`."""
+"""`nhi-invoke run [OPTIONS] -- CMD [ARG...]`.
+
+Its options are built from the settings registry (the core's and every broker's
+declarations), so an option is written once; each one's help shows its variables, its
+config key and its default.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
+from typing import Annotated, Any
 
 import typer
 
+from nhi_invoke import brokers, settings
 from nhi_invoke.cli.commands import app
-from nhi_invoke.cli.options import (
-    PASSTHROUGH,
-    AwsAudience,
-    AwsDuration,
-    AwsOidcRoleArn,
-    AwsPolicyArn,
-    AwsRegion,
-    AwsRevoke,
-    AwsRoleArn,
-    AwsSessionPolicy,
-    Command,
-    ConfigPath,
-    Debug,
-    DryRun,
-    ExpectDuration,
-    GcpAudience,
-    GcpLifetime,
-    GcpProject,
-    GcpProvider,
-    GcpScope,
-    GcpServiceAccount,
-    Json,
-    KeepOidcEnv,
-    LedgerPath,
-    Quiet,
-    RefreshMargin,
-    Serve,
-    SourceIdentity,
-    StepId,
-    Tag,
-    Timeout,
-    TokenEnv,
-    TokenFile,
-)
-from nhi_invoke.config import RunFlags
+from nhi_invoke.cli.options import PASSTHROUGH, Command, Debug, DryRun, Json, Quiet
+from nhi_invoke.settings.option import Kind, Option
+
+_TYPES: dict[Kind, Any] = {
+    Kind.TEXT: str | None,
+    Kind.NUMBER: int | None,
+    Kind.SWITCH: bool | None,
+    Kind.LIST: list[str] | None,
+}
 
 
-@app.command(context_settings=PASSTHROUGH)
+def help_text(option: Option) -> str:
+    """The option's help and where else it can come from; "\\[" keeps rich from taking the
+    bracket for a markup tag and dropping it."""
+    return f"{option.help} \\[{option.sources_text()}]"
+
+
+def _parameter(option: Option, panel: str | None) -> inspect.Parameter:
+    flag = option.flag
+    decls = (f"{flag}/--no-{flag[2:]}",) if option.kind is Kind.SWITCH else (flag,)
+    info = typer.Option(
+        *decls,
+        help=help_text(option),
+        metavar=option.metavar,
+        show_default=False,
+        rich_help_panel=panel,
+    )
+    return inspect.Parameter(
+        option.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[_TYPES[option.kind], info],
+    )
+
+
+def _signature() -> inspect.Signature:
+    titles = {d.name: d.title for d in brokers.declarations(os.environ)}
+    declared = [
+        _parameter(option, titles.get(option.group))
+        for option in settings.options(os.environ)
+        if option.cli
+    ]
+
+    def fixed(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+        return inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+        )
+
+    return inspect.Signature(
+        [
+            inspect.Parameter(
+                "command",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=None,
+                annotation=Command,
+            ),
+            *declared,
+            fixed("dry_run", DryRun, False),
+            fixed("json", Json, False),
+            fixed("quiet", Quiet, False),
+            fixed("debug", Debug, False),
+        ],
+        return_annotation=int,
+    )
+
+
 def run(
-    command: Command = None,
-    step_id: StepId = None,
-    aws_role_arn: AwsRoleArn = None,
-    aws_oidc_role_arn: AwsOidcRoleArn = None,
-    aws_region: AwsRegion = None,
-    aws_duration: AwsDuration = None,
-    aws_session_policy: AwsSessionPolicy = None,
-    aws_policy_arn: AwsPolicyArn = None,
-    tag: Tag = None,
-    aws_source_identity: SourceIdentity = None,
-    aws_audience: AwsAudience = None,
-    aws_revoke: AwsRevoke = None,
-    gcp_provider: GcpProvider = None,
-    gcp_service_account: GcpServiceAccount = None,
-    gcp_scope: GcpScope = None,
-    gcp_lifetime: GcpLifetime = None,
-    gcp_project: GcpProject = None,
-    gcp_audience: GcpAudience = None,
-    token_file: TokenFile = None,
-    token_env: TokenEnv = None,
-    ledger: LedgerPath = None,
-    config: ConfigPath = None,
-    keep_oidc_env: KeepOidcEnv = None,
-    serve: Serve = None,
-    timeout: Timeout = None,
-    refresh_margin: RefreshMargin = None,
-    expect_duration: ExpectDuration = None,
-    dry_run: DryRun = False,
-    json: Json = False,
-    quiet: Quiet = False,
-    debug: Debug = False,
+    command: list[str] | None = None,
+    *,
+    dry_run: bool = False,
+    json: bool = False,
+    quiet: bool = False,
+    debug: bool = False,
+    **given: Any,
 ) -> int:
     """Run a command with credentials minted for this one invocation."""
     if not command:
         raise typer.BadParameter("no command given; put it after '--'", param_hint="CMD")
-    flags = RunFlags(
-        step_id=step_id,
-        aws_role_arn=aws_role_arn,
-        aws_oidc_role_arn=aws_oidc_role_arn,
-        aws_region=aws_region,
-        aws_duration=aws_duration,
-        aws_session_policy=aws_session_policy,
-        aws_policy_arns=tuple(aws_policy_arn or ()),
-        tags=tuple(tag or ()),
-        aws_source_identity=aws_source_identity,
-        aws_audience=aws_audience,
-        aws_revoke=aws_revoke,
-        gcp_provider=gcp_provider,
-        gcp_service_account=gcp_service_account,
-        gcp_scopes=tuple(gcp_scope or ()),
-        gcp_lifetime=gcp_lifetime,
-        gcp_project=gcp_project,
-        gcp_audience=gcp_audience,
-        token_file=token_file,
-        token_env=token_env,
-        ledger=ledger,
-        config=config,
-        keep_oidc_env=keep_oidc_env,
-        serve=serve,
-        timeout=timeout,
-        refresh_margin=refresh_margin,
-        expect_duration=expect_duration,
-    )
-    from nhi_invoke.invocation import RunInput, execute, prepare  # noqa: PLC0415
+    from nhi_invoke.invocation.flow import RunRequest, prepare  # noqa: PLC0415
 
-    run_input = RunInput(flags=flags, command=tuple(command), quiet=quiet)
-    prepared = prepare(run_input, os.environ, os.getcwd())
+    request = RunRequest(
+        given={name: tuple(v) if isinstance(v, list) else v for name, v in given.items()},
+        command=tuple(command),
+    )
+    prepared = prepare(request, os.environ, os.getcwd())
     if dry_run:
         from nhi_invoke import render  # noqa: PLC0415 - rich only when a table is drawn
 
-        render.plan(prepared.plan, as_json=json)
+        known = tuple(d.name for d in brokers.declarations(os.environ))
+        render.plan(prepared.plan, as_json=json, known=known)
         return 0
-    return execute(prepared, quiet=quiet)
+    from nhi_invoke.invocation.run import run as run_invocation  # noqa: PLC0415
+
+    return run_invocation(prepared, quiet=quiet)
+
+
+run.__signature__ = _signature()  # type: ignore[attr-defined]
+app.command(context_settings=PASSTHROUGH)(run)

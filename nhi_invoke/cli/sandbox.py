@@ -2,21 +2,51 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
+from nhi_invoke import brokers
 from nhi_invoke.cli.commands import app
-from nhi_invoke.cli.options import PASSTHROUGH, Command, Debug, LedgerPath, Quiet, StepId, Tag
+from nhi_invoke.cli.options import PASSTHROUGH, Command, Debug, LedgerPath, Quiet
+
+ALL = ("all", "both")  # "both": from when there were two
+
+
+def _emulated() -> list[str]:
+    return [d.name for d in brokers.declarations(os.environ) if d.emulator]
+
+
+def _brokers(text: str) -> tuple[str, ...]:
+    """`--cloud NAME[,NAME…]`, or all of them."""
+    known = _emulated()
+    if text in ALL:
+        return tuple(known)
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise typer.BadParameter(
+            f"{text!r} is not one of {', '.join(known)} (or {' / '.join(ALL)}, or a "
+            "comma-separated list)",
+            param_hint="--cloud",
+        )
+    return names
 
 
 @app.command(context_settings=PASSTHROUGH)
 def sandbox(
     command: Command = None,
-    step_id: StepId = None,
+    step_id: Annotated[
+        str | None, typer.Option("--step-id", help="The step id (default: sandbox-step).")
+    ] = None,
     cloud: Annotated[
-        str, typer.Option(help="Which clouds the command gets: aws, gcp or both.")
-    ] = "aws",
+        str | None,
+        typer.Option(
+            help="Which identities the command gets: a broker's name, several separated by "
+            "commas, or all ('both' is all) \\[default: the first broker's]."
+        ),
+    ] = None,
     chained: Annotated[
         bool,
         typer.Option(
@@ -24,7 +54,10 @@ def sandbox(
             help="Go through an entry role and AssumeRole into the target, with session tags.",
         ),
     ] = False,
-    tag: Tag = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Extra session tag KEY=VALUE (repeatable; with --chained)."),
+    ] = None,
     ledger: LedgerPath = None,
     ready_file: Annotated[
         str | None,
@@ -39,10 +72,9 @@ def sandbox(
 
     Without a command, keep the emulators up until Ctrl-C (see --ready-file).
     """
-    if cloud not in ("aws", "gcp", "both"):
-        raise typer.BadParameter(f"{cloud!r} is not one of aws, gcp, both", param_hint="--cloud")
+    chosen = _brokers(cloud) if cloud is not None else ()
     try:
-        from nhi_invoke.sandbox.emulators import SandboxInput  # noqa: PLC0415
+        from nhi_invoke.sandbox.emulators import SandboxRequest  # noqa: PLC0415
         from nhi_invoke.sandbox.emulators import sandbox as run_sandbox  # noqa: PLC0415
     except ModuleNotFoundError as missing:
         from nhi_invoke.errors import ConfigError  # noqa: PLC0415
@@ -52,10 +84,10 @@ def sandbox(
             "pip install 'nhi-invoke[sandbox]'",
         ) from missing
     return run_sandbox(
-        SandboxInput(
+        SandboxRequest(
             command=tuple(command or ()),
             step_id=step_id,
-            cloud=cloud,
+            brokers=chosen,
             chained=chained,
             tags=tuple(tag or ()),
             ledger=ledger,

@@ -8,16 +8,25 @@ from typing import Annotated
 
 import typer
 
+from nhi_invoke import brokers
 from nhi_invoke.cli.commands import app
 from nhi_invoke.cli.options import Debug, Json, TokenEnv, TokenFile
-from nhi_invoke.config import DEFAULT_AWS_AUDIENCE
+
+
+def _default_audience() -> str:
+    """The first broker's fixed default audience (the first built-in's)."""
+    for declared in brokers.declarations(os.environ):
+        option = next((o for o in declared.options if o.name == declared.audience_option), None)
+        if option is not None and isinstance(option.default, str):
+            return option.default
+    return ""
 
 
 @app.command()
 def token(
     audience: Annotated[
-        str, typer.Option(help="Audience to request and check.")
-    ] = DEFAULT_AWS_AUDIENCE,
+        str, typer.Option(help="Audience to request and check (the first broker's by default).")
+    ] = _default_audience(),
     verify: Annotated[
         bool,
         typer.Option("--verify", help="Check the signature against the issuer's JWKS (network)."),
@@ -31,6 +40,10 @@ def token(
     from nhi_invoke import render  # noqa: PLC0415
     from nhi_invoke.tokeninfo import inspect  # noqa: PLC0415
 
+    if not audience:
+        raise typer.BadParameter(
+            "no broker has a default audience: pass one", param_hint="--audience"
+        )
     report = inspect(
         os.environ, audience=audience, token_file=token_file, token_env=token_env, verify=verify
     )

@@ -1,4 +1,5 @@
-"""moto's server for STS and IAM, with the OIDC provider and the roles a user would create."""
+"""The AWS emulator: moto's server for STS and IAM, with the OIDC provider and the roles a user
+would create (an entry role trusted for the sandbox issuer, a target role trusting it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
+
+    from nhi_invoke.sandbox.emulators import SandboxRequest
+    from nhi_invoke.sandbox.oidc_issuer import OidcIssuer
 
 ENTRY_ROLE = "nhi-sandbox-entry"
 TARGET_ROLE = "nhi-sandbox-deploy"
@@ -98,3 +102,58 @@ class MotoServer:
         return SandboxRoles(
             entry_role_arn=entry, target_role_arn=target, oidc_provider_arn=provider
         )
+
+
+class AwsEmulator:
+    """moto with the sandbox's roles, trusting the sandbox's issuer and repository."""
+
+    def __init__(self, issuer: OidcIssuer) -> None:
+        self.issuer = issuer
+        self.moto = MotoServer()
+        self.roles: SandboxRoles | None = None
+
+    def start(self) -> None:
+        self.moto.start()
+        self.roles = self.moto.create_roles(self.issuer.url, self.issuer.run.repository)
+
+    def stop(self) -> None:
+        self.moto.stop()
+
+    def _roles(self) -> SandboxRoles:
+        assert self.roles is not None, "start() first"
+        return self.roles
+
+    def environ(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL_STS": self.moto.endpoint,
+            "AWS_ENDPOINT_URL_IAM": self.moto.endpoint,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def describe(self) -> dict[str, Any]:
+        roles = self._roles()
+        return {
+            "aws_endpoint": self.moto.endpoint,
+            "entry_role_arn": roles.entry_role_arn,
+            "target_role_arn": roles.target_role_arn,
+            "oidc_provider_arn": roles.oidc_provider_arn,
+        }
+
+    def announce(self) -> str:
+        roles = self._roles()
+        return (
+            f"AWS STS + IAM (moto) at {self.moto.endpoint}, roles {roles.entry_role_arn} "
+            f"(entry), {roles.target_role_arn} (target)"
+        )
+
+    def given(self, request: SandboxRequest) -> dict[str, Any]:
+        roles = self._roles()
+        return {
+            "aws_role_arn": roles.target_role_arn,
+            "aws_oidc_role_arn": roles.entry_role_arn if request.chained else None,
+            "tags": request.tags,
+        }
+
+
+def create(issuer: OidcIssuer) -> AwsEmulator:
+    return AwsEmulator(issuer)

@@ -1,54 +1,99 @@
-"""Start the emulators together, point `run` at them, or keep them up for other processes."""
+"""Start the emulators together, point `run` at them, or keep them up for other processes.
+
+The OIDC issuer (GitHub's token protocol) always runs; each broker whose declaration names
+an emulator module (`BrokerDeclaration.emulator`) gets its emulator, built by that module's
+`create(issuer)`. This module knows no broker.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
-from nhi_invoke.config import RunFlags, default_ledger_path
-from nhi_invoke.invocation import RunInput, execute, prepare
-from nhi_invoke.sandbox import gcp
-from nhi_invoke.sandbox.aws import MotoServer, SandboxRoles
+from nhi_invoke import brokers
+from nhi_invoke.ci.interface import NoReporting
+from nhi_invoke.errors import ConfigError
+from nhi_invoke.invocation.flow import RunRequest, prepare
+from nhi_invoke.invocation.run import run
+from nhi_invoke.ledger.store import default_path
 from nhi_invoke.sandbox.oidc_issuer import OidcIssuer
+
+# Every emulated broker's identity at once ("both": from when there were two).
+ALL = ("all", "both")
 
 
 @dataclass(frozen=True)
-class SandboxInput:
+class SandboxRequest:
     """What `nhi-invoke sandbox` was asked to do; no command means 'serve until stopped'."""
 
     command: tuple[str, ...]
     step_id: str | None = None
-    cloud: str = "aws"  # aws, gcp or both
-    chained: bool = False
+    brokers: tuple[str, ...] = ()  # the identities the command gets; () = the first broker's
+    chained: bool = False  # through an entry identity, where the broker has one
     tags: tuple[str, ...] = ()
     ledger: str | None = None
     ready_file: str | None = None
     quiet: bool = False
 
 
-class Emulators:
-    """The OIDC issuer, moto and the GCP emulator, started and stopped together."""
+class Emulator(Protocol):
+    """One broker's emulated service on 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def environ(self) -> dict[str, str]:
+        """The variables that point nhi-invoke (and the SDKs) at this emulator."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Its endpoints and ready-made names, for the ready file."""
+        ...
+
+    def announce(self) -> str:
+        """One line for people: what runs where."""
+        ...
+
+    def given(self, request: SandboxRequest) -> dict[str, Any]:
+        """`run`'s options, by name, that give the command this broker's identity."""
+        ...
+
+
+def emulated(environ: Mapping[str, str]) -> dict[str, str]:
+    """Broker name -> emulator module, for every broker that has one."""
+    return {d.name: d.emulator for d in brokers.declarations(environ) if d.emulator}
+
+
+class Emulators:
+    """The OIDC issuer and every broker's emulator, started and stopped together."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
         self.issuer = OidcIssuer()
-        self.aws = MotoServer()
-        self.gcp = gcp.GcpEmulator(self.issuer.url, self.issuer.jwks(), self.issuer.run.repository)
-        self.roles: SandboxRoles | None = None
+        self.emulators: dict[str, Emulator] = {
+            name: importlib.import_module(module).create(self.issuer)
+            for name, module in emulated(environ).items()
+        }
 
     def __enter__(self) -> Emulators:
         self.issuer.start()
-        self.gcp.start()
+        started: list[Emulator] = []
         try:
-            self.aws.start()
-            self.roles = self.aws.create_roles(self.issuer.url, self.issuer.run.repository)
+            for emulator in self.emulators.values():
+                emulator.start()
+                started.append(emulator)
         except BaseException:
-            self.gcp.stop()
+            for emulator in reversed(started):
+                emulator.stop()
             self.issuer.stop()
             raise
         return self
@@ -59,37 +104,33 @@ class Emulators:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.aws.stop()
-        self.gcp.stop()
+        for emulator in reversed(self.emulators.values()):
+            emulator.stop()
         self.issuer.stop()
 
     def environ(self) -> dict[str, str]:
         """The variables of a GitHub Actions job whose clouds are these emulators."""
-        return self.issuer.run.runner_environment() | {
+        found = self.issuer.run.runner_environment() | {
             "ACTIONS_ID_TOKEN_REQUEST_URL": self.issuer.request_url,
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN": self.issuer.request_token,
-            "AWS_ENDPOINT_URL_STS": self.aws.endpoint,
-            "AWS_ENDPOINT_URL_IAM": self.aws.endpoint,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "NHI_GCP_STS_ENDPOINT": self.gcp.url,
-            "NHI_GCP_IAMCREDENTIALS_ENDPOINT": self.gcp.url,
         }
+        for emulator in self.emulators.values():
+            found |= emulator.environ()
+        return found
 
     def describe(self) -> dict[str, Any]:
-        assert self.roles is not None
-        return {
+        found: dict[str, Any] = {
             "oidc_issuer": self.issuer.url,
             "token_request_url": self.issuer.request_url,
-            "aws_endpoint": self.aws.endpoint,
-            "entry_role_arn": self.roles.entry_role_arn,
-            "target_role_arn": self.roles.target_role_arn,
-            "oidc_provider_arn": self.roles.oidc_provider_arn,
-            "gcp_endpoint": self.gcp.url,
-            "gcp_provider": gcp.PROVIDER,
-            "gcp_service_account": gcp.SERVICE_ACCOUNT,
-            "gcp_denied_service_account": gcp.DENIED_SERVICE_ACCOUNT,
-            "environ": self.environ(),
         }
+        for emulator in self.emulators.values():
+            found |= emulator.describe()
+        return found | {"environ": self.environ()}
+
+    def announce(self) -> str:
+        lines = [f"sandbox: OIDC issuer (GitHub token protocol) at {self.issuer.url}"]
+        lines += [f"sandbox: {e.announce()}" for e in self.emulators.values()]
+        return "\n".join(lines)
 
 
 def _write_private(path: str, text: str) -> None:
@@ -98,52 +139,34 @@ def _write_private(path: str, text: str) -> None:
         handle.write(text)
 
 
-def _announce(emulators: Emulators, quiet: bool) -> None:
-    if quiet:
-        return
-    info = emulators.describe()
-    print(
-        f"sandbox: OIDC issuer (GitHub token protocol) at {info['oidc_issuer']}\n"
-        f"sandbox: AWS STS + IAM (moto) at {info['aws_endpoint']}\n"
-        f"sandbox: GCP STS + IAM Credentials at {info['gcp_endpoint']} (provider "
-        f"{info['gcp_provider']}, service account {info['gcp_service_account']})\n"
-        f"sandbox: roles {info['entry_role_arn']} (entry), {info['target_role_arn']} (target)",
-        file=sys.stderr,
-        flush=True,
-    )
-
-
-def sandbox(request: SandboxInput) -> int:
+def sandbox(request: SandboxRequest) -> int:
     """Run the command through `run` against the emulators, or serve them until a signal."""
-    with Emulators() as emulators:
-        _announce(emulators, request.quiet)
+    try:
+        emulators = Emulators(os.environ)
+    except ModuleNotFoundError as missing:
+        raise ConfigError(
+            f"the sandbox needs {missing.name}, which is not installed",
+            "pip install 'nhi-invoke[sandbox]'",
+        ) from missing
+    with emulators:
+        if not request.quiet:
+            print(emulators.announce(), file=sys.stderr, flush=True)
         if request.ready_file:
             # Holds the emulator's request token: a test credential, kept private anyway.
             _write_private(request.ready_file, json.dumps(emulators.describe(), indent=2))
         if not request.command:
             return _serve()
-        assert emulators.roles is not None
         environ = dict(os.environ) | emulators.environ()
         ledger = request.ledger or os.path.join(
-            os.path.dirname(default_ledger_path(os.environ)), "sandbox-ledger.jsonl"
+            os.path.dirname(default_path(os.environ)), "sandbox-ledger.jsonl"
         )
-        aws = request.cloud in ("aws", "both")
-        use_gcp = request.cloud in ("gcp", "both")
-        flags = RunFlags(
-            step_id=request.step_id or "sandbox-step",
-            aws_role_arn=emulators.roles.target_role_arn if aws else None,
-            aws_oidc_role_arn=emulators.roles.entry_role_arn if aws and request.chained else None,
-            tags=request.tags if aws else (),
-            gcp_provider=gcp.PROVIDER if use_gcp else None,
-            gcp_service_account=gcp.SERVICE_ACCOUNT if use_gcp else None,
-            ledger=ledger,
-        )
-        prepared = prepare(
-            RunInput(flags=flags, command=request.command, quiet=request.quiet),
-            environ,
-            os.getcwd(),
-        )
-        code = execute(prepared, quiet=request.quiet, mask_secrets=False)
+        given: dict[str, Any] = {"step_id": request.step_id or "sandbox-step", "ledger": ledger}
+        for name in request.brokers or tuple(emulators.emulators)[:1]:
+            given |= emulators.emulators[name].given(request)
+        prepared = prepare(RunRequest(given, request.command), environ, os.getcwd())
+        # No masking, no job summary: the sandbox emulates GitHub's variables on a terminal,
+        # where `::add-mask::` lines would print the secrets instead of hiding them.
+        code = run(dataclasses.replace(prepared, reporting=NoReporting()), quiet=request.quiet)
         if not request.quiet:
             print(f"sandbox: exit {code}; ledger {ledger}", file=sys.stderr, flush=True)
         return code

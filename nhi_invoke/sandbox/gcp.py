@@ -23,12 +23,16 @@ import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
 from nhi_invoke.oidc import fingerprint
 from nhi_invoke.sandbox.loopback import JsonHandler, LoopbackService
+
+if TYPE_CHECKING:
+    from nhi_invoke.sandbox.emulators import SandboxRequest
+    from nhi_invoke.sandbox.oidc_issuer import OidcIssuer
 
 PROJECT_NUMBER = "123456789012"
 POOL = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/nhi-sandbox"
@@ -236,3 +240,43 @@ class GcpEmulator(LoopbackService):
                 )
 
         return Handler
+
+
+class GcpSandbox:
+    """The emulator as the sandbox runs it: STS and IAM Credentials on one port."""
+
+    def __init__(self, issuer: OidcIssuer) -> None:
+        self.emulator = GcpEmulator(issuer.url, issuer.jwks(), issuer.run.repository)
+
+    def start(self) -> None:
+        self.emulator.start()
+
+    def stop(self) -> None:
+        self.emulator.stop()
+
+    def environ(self) -> dict[str, str]:
+        return {
+            "NHI_GCP_STS_ENDPOINT": self.emulator.url,
+            "NHI_GCP_IAMCREDENTIALS_ENDPOINT": self.emulator.url,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "gcp_endpoint": self.emulator.url,
+            "gcp_provider": PROVIDER,
+            "gcp_service_account": SERVICE_ACCOUNT,
+            "gcp_denied_service_account": DENIED_SERVICE_ACCOUNT,
+        }
+
+    def announce(self) -> str:
+        return (
+            f"GCP STS + IAM Credentials at {self.emulator.url} (provider {PROVIDER}, "
+            f"service account {SERVICE_ACCOUNT})"
+        )
+
+    def given(self, request: SandboxRequest) -> dict[str, Any]:
+        return {"gcp_provider": PROVIDER, "gcp_service_account": SERVICE_ACCOUNT}
+
+
+def create(issuer: OidcIssuer) -> GcpSandbox:
+    return GcpSandbox(issuer)

@@ -6,31 +6,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from nhi_invoke.clouds.aws import AwsBroker
-from nhi_invoke.clouds.interface import Grant
+from nhi_invoke.brokers.aws.broker import AwsBroker
+from nhi_invoke.brokers.aws.plan import AwsPlan
+from nhi_invoke.brokers.grants import Grant
 from nhi_invoke.errors import ConfigError, RefusedError, UnavailableError
-from nhi_invoke.plan import AwsPlan
 from nhi_invoke.retry import RetryPolicy
 from tests.scripted_server import ScriptedServer
-from tests.unit.test_oidc import _token
+from tests.sts_answers import OK
+from tests.sts_answers import error as _error
+from tests.tokens import unsigned_token as _token
 
 FAST = RetryPolicy(attempts=3, base_seconds=0.01, cap_seconds=0.02, total_seconds=5)
 ROLE = "arn:aws:iam::123456789012:role/deploy"
-
-OK = """<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-<AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>ASIAEXAMPLEEXAMPLE01</AccessKeyId>
-<SecretAccessKey>secret-key</SecretAccessKey><SessionToken>session-token</SessionToken>
-<Expiration>2030-01-01T00:15:00Z</Expiration></Credentials><AssumedRoleUser>
-<AssumedRoleId>AROAEXAMPLE:s</AssumedRoleId><Arn>arn:aws:sts::123456789012:assumed-role/deploy/s</Arn>
-</AssumedRoleUser></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"""
-
-
-def _error(code: str, message: str = "no") -> str:
-    return (
-        f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
-        f"<Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
-        "</ErrorResponse>"
-    )
 
 
 def _plan(endpoint: str) -> AwsPlan:

@@ -9,17 +9,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from nhi_invoke.clouds import botocore_clients
-from nhi_invoke.clouds.aws_revoke import (
+from nhi_invoke.brokers.aws import botocore_clients
+from nhi_invoke.brokers.aws.plan import role_name
+from nhi_invoke.brokers.aws.revoke import (
     RevocationRefused,
     SessionRevoker,
     expiry_of,
     policy_document,
     policy_name,
-    role_name,
 )
-from nhi_invoke.clouds.interface import Secret
-from nhi_invoke.clouds.sts_query import StsCredentials
+from nhi_invoke.brokers.aws.sts_query import StsCredentials
+from nhi_invoke.brokers.grants import Secret
 from tests.scripted_server import ScriptedServer
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -130,7 +130,9 @@ def test_a_policy_pruned_by_another_step_meanwhile_is_fine() -> None:
         .answer(404, _error("NoSuchEntity"))
         .answer(200, _ok("PutRolePolicy"))
     ) as iam:
-        _revoker(iam.url).revoke(SESSION, NOW + timedelta(minutes=15))
+        result = _revoker(iam.url).revoke(SESSION, NOW + timedelta(minutes=15))
+    assert _actions(iam) == ["ListRolePolicies", "DeleteRolePolicy", "PutRolePolicy"]
+    assert result.pruned == [expired]  # gone either way: counted, and the deny still put
 
 
 def test_access_denied_is_reported() -> None:

@@ -15,7 +15,7 @@ from nhi_invoke.ci.gitlab import GitLabCI
 from nhi_invoke.errors import ConfigError, UnavailableError
 from nhi_invoke.retry import RetryPolicy
 from tests.scripted_server import ScriptedServer
-from tests.unit.test_oidc import _token
+from tests.tokens import unsigned_token as _token
 
 FAST = RetryPolicy(attempts=3, base_seconds=0.01, cap_seconds=0.02, total_seconds=5)
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from nhi_invoke.audit import trust_policy
 from nhi_invoke.audit.pipeline_files import load_yaml
 from nhi_invoke.errors import ConfigError, NhiError, TokenError
-from nhi_invoke.ledger import verify
+from nhi_invoke.ledger.store import line_hash
+from nhi_invoke.ledger.verify import verify
 from nhi_invoke.naming import parse_tag
 from nhi_invoke.oidc import check, decode_unverified
 
@@ -63,12 +64,23 @@ def test_any_tag_text_parses_or_fails_with_a_config_error(text: str) -> None:
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
 @given(st.binary(max_size=600))
-def test_any_bytes_as_a_ledger_verify_without_crashing(data: bytes) -> None:
+def test_any_bytes_as_a_ledger_verify_without_crashing_and_name_the_break(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "ledger.jsonl"
         path.write_bytes(data)
         result = verify(str(path))
-        assert result.ok or result.broken_line is not None
+    lines = data.split(b"\n")
+    count = len(lines) - 1 if data.endswith(b"\n") or not data else len(lines)
+    if result.ok:
+        # Intact: every line counted, the head is the last line's hash.
+        assert result.lines == count
+        assert result.head == (line_hash(lines[count - 1]) if count else None)
+        assert result.reason is None
+    else:
+        # Broken: a real line is named, and why.
+        assert result.broken_line is not None
+        assert 1 <= result.broken_line <= count
+        assert result.reason
 
 
 @given(st.text(max_size=400))

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from nhi_invoke.clouds.gcp import GcpBroker
-from nhi_invoke.clouds.interface import Grant
+from nhi_invoke.brokers.gcp.broker import GcpBroker
+from nhi_invoke.brokers.gcp.plan import GcpPlan
+from nhi_invoke.brokers.grants import Grant
 from nhi_invoke.errors import ConfigError, RefusedError, UnavailableError
-from nhi_invoke.plan import GcpPlan
 from nhi_invoke.retry import RetryPolicy
 from tests.scripted_server import ScriptedServer
-from tests.unit.test_oidc import _token
+from tests.tokens import unsigned_token as _token
 
 FAST = RetryPolicy(attempts=3, base_seconds=0.01, cap_seconds=0.02, total_seconds=5)
 PROVIDER = "projects/42/locations/global/workloadIdentityPools/ci-pool/providers/github"

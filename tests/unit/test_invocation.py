@@ -10,12 +10,13 @@ from pathlib import Path
 import jwt
 import pytest
 
-from nhi_invoke.config import RunFlags
 from nhi_invoke.errors import RefusedError
-from nhi_invoke.invocation import Prepared, RunInput, execute, prepare
+from nhi_invoke.invocation.flow import Prepared, RunRequest, prepare
+from nhi_invoke.invocation.run import run
 from nhi_invoke.retry import RetryPolicy
 from tests.scripted_server import ScriptedServer
-from tests.unit.test_aws_broker import OK, _error
+from tests.sts_answers import OK
+from tests.sts_answers import error as _error
 
 ROLE = "arn:aws:iam::123456789012:role/deploy"
 ENTRY = "arn:aws:iam::123456789012:role/entry"
@@ -32,15 +33,16 @@ def _prepare(tmp_path: Path, endpoint: str, marker: Path, entry: str | None = No
             algorithm="HS256",
         )
     )
-    run_flags = RunFlags(
-        step_id="deploy",
-        aws_role_arn=ROLE,
-        token_file=str(token),
-        ledger=str(tmp_path / "ledger.jsonl"),
-        aws_oidc_role_arn=entry,
-    )
+    given = {
+        "step_id": "deploy",
+        "aws_role_arn": ROLE,
+        "token_file": str(token),
+        "ledger": str(tmp_path / "ledger.jsonl"),
+        "aws_oidc_role_arn": entry,
+    }
     environ = {"AWS_ENDPOINT_URL_STS": endpoint, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    return prepare(RunInput(run_flags, ("touch", str(marker))), environ, str(tmp_path), policy=FAST)
+    request = RunRequest(given, ("touch", str(marker)))
+    return prepare(request, environ, str(tmp_path), policy=FAST)
 
 
 def _events(tmp_path: Path) -> list[dict[str, object]]:
@@ -53,7 +55,7 @@ def test_a_refused_second_hop_records_the_entry_session_as_expiring(tmp_path: Pa
     with ScriptedServer().answer(200, OK).answer(403, _error("AccessDenied")) as sts:
         prepared = _prepare(tmp_path, sts.url, marker, entry=ENTRY)
         with pytest.raises(RefusedError, match="sts:TagSession"):
-            execute(prepared, stderr=io.StringIO())
+            run(prepared, stderr=io.StringIO())
     assert not marker.exists()
     events = _events(tmp_path)
     assert [e["event"] for e in events] == [
@@ -71,7 +73,7 @@ def test_a_refused_second_hop_records_the_entry_session_as_expiring(tmp_path: Pa
 def test_a_successful_run_returns_the_child_code_and_closes_the_ledger(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     with ScriptedServer().answer(200, OK) as sts:
-        code = execute(_prepare(tmp_path, sts.url, marker), stderr=io.StringIO())
+        code = run(_prepare(tmp_path, sts.url, marker), stderr=io.StringIO())
     assert code == 0
     assert marker.exists()
     assert _events(tmp_path)[-1]["event"] == "invocation.finished"

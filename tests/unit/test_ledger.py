@@ -8,7 +8,8 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nhi_invoke.ledger import GENESIS, Ledger, line_hash, verify
+from nhi_invoke.ledger.store import GENESIS, Ledger, line_hash
+from nhi_invoke.ledger.verify import verify
 
 MOMENT = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from nhi_invoke.ledger import GENESIS, Ledger, line_hash, verify
-from nhi_invoke.ledger_key import LedgerKey
+from nhi_invoke.ledger.key import LedgerKey
+from nhi_invoke.ledger.store import GENESIS, Ledger, line_hash
+from nhi_invoke.ledger.verify import verify
 
 MOMENT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 KEY = LedgerKey(b"a-test-key-of-sufficient-length", "test")

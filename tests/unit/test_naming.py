@@ -8,18 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nhi_invoke.ci.interface import CIContext
-from nhi_invoke.errors import ConfigError
-from nhi_invoke.naming import (
+from nhi_invoke.brokers.aws.tags import (
     MAX_TAGS,
-    SESSION_NAME_PATTERN,
     TAG_KEY_MAX,
     TAG_PATTERN,
     TAG_VALUE_MAX,
-    invocation_id,
-    session_name,
     session_tags,
 )
+from nhi_invoke.ci.interface import CIContext
+from nhi_invoke.errors import ConfigError
+from nhi_invoke.naming import SESSION_NAME_PATTERN, invocation_id, session_name
 
 INVOCATION = invocation_id(b"\x01" * 10)
 AWS_TAG = re.compile(r"[A-Za-z0-9 _.:/=+@-]*", re.ASCII)

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 import pytest
 
 from nhi_invoke.errors import TokenError
 from nhi_invoke.oidc import check, decode_unverified, fingerprint, load_checked
-
-NOW = 1_800_000_000.0
-
-
-def _segment(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-
-def _token(header: dict[str, Any] | None = None, **claims: Any) -> str:
-    payload = {"aud": "sts.amazonaws.com", "exp": NOW + 300, "iat": NOW, "sub": "repo:o/r"}
-    payload.update(claims)
-    payload = {k: v for k, v in payload.items() if v is not None}
-    return f"{_segment(header or {'alg': 'RS256'})}.{_segment(payload)}.c2ln"
+from tests.tokens import NOW
+from tests.tokens import segment as _segment
+from tests.tokens import unsigned_token as _token
 
 
 def test_a_good_token_passes() -> None:

@@ -10,15 +10,15 @@ from typing import Any
 import botocore.awsrequest
 import botocore.session
 
-from nhi_invoke.clouds.interface import Secret
-from nhi_invoke.clouds.sts_query import (
+from nhi_invoke.brokers.aws.sts_query import (
     StsCredentials,
     assume_role,
     assume_role_fields,
     assume_role_with_web_identity,
 )
+from nhi_invoke.brokers.grants import Secret
 from tests.scripted_server import ScriptedServer
-from tests.unit.test_aws_broker import OK
+from tests.sts_answers import OK
 
 SIGNER = StsCredentials(
     "ASIAEXAMPLESIGNER001",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nhi_invoke.clouds.sts_query import StsCredentials
+    from nhi_invoke.brokers.aws.sts_query import StsCredentials
 
 
 def preload() -> None:
@@ -67,13 +67,3 @@ def error_code(exc: Any) -> tuple[str, int]:
     code = str(response.get("Error", {}).get("Code", "Unknown"))
     status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     return code, status
-
-
-TRANSIENT_CODES = frozenset(
-    {
-        "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-        "ServiceUnavailable", "InternalFailure", "InternalError", "IDPCommunicationError",
-        "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
-        "ServiceFailure",
-    }
-)  # fmt: skip

@@ -14,9 +14,21 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from nhi_invoke import oidc
-from nhi_invoke.clouds import botocore_clients
-from nhi_invoke.clouds.aws_revoke import Revocation, RevocationRefused, SessionRevoker, role_name
-from nhi_invoke.clouds.interface import (
+from nhi_invoke.brokers.aws import botocore_clients
+from nhi_invoke.brokers.aws.codes import CONFIG_CODES, TOKEN_CODES, retryable
+from nhi_invoke.brokers.aws.endpoint import ContainerCredentials
+from nhi_invoke.brokers.aws.plan import REVOCATION_DENY_POLICY, AwsPlan, role_name
+from nhi_invoke.brokers.aws.revoke import Revocation, RevocationRefused, SessionRevoker
+from nhi_invoke.brokers.aws.sts_query import (
+    StsCredentials,
+    StsError,
+    assume_role,
+    assume_role_fields,
+    assume_role_with_web_identity,
+)
+from nhi_invoke.brokers.grants import (
+    CHILD,
+    ENTRY,
     Grant,
     GrantRecorder,
     Release,
@@ -24,16 +36,9 @@ from nhi_invoke.clouds.interface import (
     TokenSupplier,
     expiring,
 )
-from nhi_invoke.clouds.sts_query import (
-    StsCredentials,
-    StsError,
-    assume_role,
-    assume_role_fields,
-    assume_role_with_web_identity,
-)
+from nhi_invoke.brokers.interface import CredentialBroker, CurrentGrant, Endpoint
 from nhi_invoke.diagnostics import Log
 from nhi_invoke.errors import ConfigError, NhiError, RefusedError, UnavailableError
-from nhi_invoke.plan import AwsPlan
 from nhi_invoke.retry import Retryable, RetryOutcome, RetryPolicy, call_with_retries
 
 log = Log("aws")
@@ -46,33 +51,6 @@ def _now() -> datetime:
 
 
 T = TypeVar("T")
-
-RETRYABLE_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "InternalError",
-        "IDPCommunicationError",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "PriorRequestNotComplete",
-    }
-)
-TOKEN_CODES = frozenset({"InvalidIdentityToken", "ExpiredTokenException", "ExpiredToken"})
-CONFIG_CODES = frozenset(
-    {
-        "ValidationError",
-        "MalformedPolicyDocument",
-        "PackedPolicyTooLarge",
-        "RegionDisabledException",
-        "InvalidParameterValue",
-        "MissingParameter",
-    }
-)
 
 
 class _FreshTokenNeeded(Exception):
@@ -91,16 +69,13 @@ def _claims_hint(token: str) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
 
-class AwsBroker:
+class AwsBroker(CredentialBroker):
     """Issues one invocation's AWS session (and its entry session, when chained)."""
-
-    cloud = "aws"
 
     def __init__(self, plan: AwsPlan, policy: RetryPolicy) -> None:
         self.plan = plan
         self.policy = policy
         self.retries = RetryOutcome()
-        self.audience = plan.audience
         self.grants: list[Grant] = []
         self._entry: StsCredentials | None = None
 
@@ -113,7 +88,7 @@ class AwsBroker:
         if not self.plan.chained:
             return self.grants[-1]
         assert self._entry is not None
-        target = self._grant(self._assume_role(self._entry, current), "child", self.plan.role_arn)
+        target = self._grant(self._assume_role(self._entry, current), CHILD, self.plan.role_arn)
         record(target)
         return target
 
@@ -138,7 +113,7 @@ class AwsBroker:
                 raise self._refused(first_role, again.error, current) from again
         if self.plan.chained:
             self._entry = creds
-        grant = self._grant(creds, "entry" if self.plan.chained else "child", first_role)
+        grant = self._grant(creds, ENTRY if self.plan.chained else CHILD, first_role)
         self.grants.append(grant)
         record(grant)
         return current
@@ -146,7 +121,7 @@ class AwsBroker:
     def release(
         self, grant: Grant, ended_at: datetime, token: TokenSupplier, record: GrantRecorder
     ) -> Release:
-        if not (self.plan.revokes and grant.purpose == "child" and grant.principal_id):
+        if not (self.plan.revokes and grant.purpose == CHILD and grant.principal_id):
             return expiring(grant, ended_at)
         if grant.expires_at <= _now():
             return expiring(grant, ended_at, reason="already expired; nothing to revoke")
@@ -154,9 +129,9 @@ class AwsBroker:
             revocation = self.revoke_session(grant.principal_id, grant.expires_at, token, record)
         except NhiError as error:
             log.debug("could not revoke %s: %s", grant.session_name, error.one_line())
-            return expiring(grant, ended_at, failure=error.one_line())
+            return expiring(grant, ended_at, error=error)
         return Release(
-            "deny-policy",
+            REVOCATION_DENY_POLICY,
             round(max(0.0, (_now() - ended_at).total_seconds()), 3),
             {
                 "policy_name": revocation.policy_name,
@@ -164,6 +139,9 @@ class AwsBroker:
                 "pruned": revocation.pruned,
             },
         )
+
+    def endpoint(self, grant: CurrentGrant) -> Endpoint:
+        return ContainerCredentials(grant)
 
     def revoke_session(
         self,
@@ -200,9 +178,8 @@ class AwsBroker:
         return self._with_retries(attempt, "revocation")
 
     def _grant(self, creds: StsCredentials, purpose: str, role_arn: str) -> Grant:
-        tags = {t.key: t.value for t in self.plan.tags} if purpose == "child" else {}
         return Grant(
-            cloud="aws",
+            broker=self.plan.broker,
             purpose=purpose,
             principal=creds.assumed_role_arn,
             principal_id=creds.assumed_role_id,
@@ -217,8 +194,8 @@ class AwsBroker:
             },
             details={
                 "role_arn": role_arn,
-                "tags": tags,
-                "source_identity": self.plan.source_identity if purpose == "child" else None,
+                "tags": self.plan.tags_for(purpose),
+                "source_identity": self.plan.source_identity if purpose == CHILD else None,
                 "packed_policy_size": creds.packed_policy_size,
             },
         )
@@ -269,7 +246,7 @@ class AwsBroker:
                     policy_arns=() if self.plan.chained else self.plan.policy_arns,
                 )
             except StsError as error:
-                if error.code in RETRYABLE_CODES or error.status >= 500:
+                if retryable(error.code, error.status):
                     raise Retryable(f"{error.code} from STS") from error
                 if error.code in TOKEN_CODES:
                     raise _FreshTokenNeeded(error) from error
@@ -293,7 +270,7 @@ class AwsBroker:
             try:
                 return assume_role(self.plan.sts_endpoint, self.plan.region, entry, fields)
             except StsError as error:
-                if error.code in RETRYABLE_CODES or error.status >= 500:
+                if retryable(error.code, error.status):
                     raise Retryable(f"{error.code} from STS") from error
                 raise self._refused(self.plan.role_arn, error, token, chained_hop=True) from error
 

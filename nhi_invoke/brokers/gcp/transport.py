@@ -1,9 +1,11 @@
-"""google-auth's transport interface on nhi-invoke's own HTTP client.
+"""google-auth's transport interface on `nhi_invoke.net`, the one HTTP seam.
 
-google-auth's `requests` transport costs ~20 ms of imports and hides the status of a
-failed call; this one adds the `X-Goog-Request-Reason` header that carries the invocation
-id to every exchange call, and remembers what the last call answered, so that the broker can
-tell a refusal from a transient failure.
+Only an adapter: every byte goes through `net.request`, so the proxies, CA bundles and
+deadlines set there apply to the GCP exchange too. google-auth's `requests` transport costs
+~20 ms of imports and hides the status of a failed call; this one adds the
+`X-Goog-Request-Reason` header that carries the invocation id to every exchange call, and
+remembers what the last call answered, so that the broker can tell a refusal from a
+transient failure.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import google.auth.exceptions
 import google.auth.transport
 
-from nhi_invoke import transport
+from nhi_invoke import net
 from nhi_invoke.retry import Retryable
 
 REASON_HEADER = "X-Goog-Request-Reason"
@@ -57,12 +59,12 @@ class ReasonedRequest(google.auth.transport.Request):
         self.last_status = None
         data = body.encode() if isinstance(body, str) else body
         try:
-            resp = transport.request(
+            resp = net.request(
                 method,
                 url,
                 body=data,
                 headers={**(headers or {}), REASON_HEADER: self.reason},
-                timeout=timeout or transport.DEFAULT_TIMEOUT_SECONDS,
+                timeout=timeout or net.DEFAULT_TIMEOUT_SECONDS,
             )
         except Retryable as failure:
             raise google.auth.exceptions.TransportError(failure.what) from failure

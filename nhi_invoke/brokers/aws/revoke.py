@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from nhi_invoke.clouds.botocore_clients import TRANSIENT_CODES, error_code
+from nhi_invoke.brokers.aws.botocore_clients import error_code
+from nhi_invoke.brokers.aws.codes import retryable
+from nhi_invoke.brokers.aws.plan import role_name
 from nhi_invoke.diagnostics import Log
 from nhi_invoke.retry import Retryable
 
@@ -61,11 +63,6 @@ def policy_document(principal_id: str) -> str:
     )
 
 
-def role_name(role_arn: str) -> str:
-    """IAM's RoleName is the ARN's last segment: paths are not part of it."""
-    return role_arn.rsplit("/", 1)[-1]
-
-
 class RevocationRefused(Exception):
     """IAM refused the deny policy (permissions, or the role's size limit after pruning)."""
 
@@ -97,7 +94,7 @@ class SessionRevoker:
             return getattr(self.iam, operation)(**kwargs)
         except botocore.exceptions.ClientError as exc:
             code, status = error_code(exc)
-            if code in TRANSIENT_CODES or status >= 500:
+            if retryable(code, status):
                 raise Retryable(f"{code} from IAM", exc) from exc
             raise RevocationRefused(code, str(exc)) from exc
         except (

@@ -4,11 +4,32 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from nhi_invoke import childenv
-from nhi_invoke.clouds.interface import Grant, Secret
+from nhi_invoke.brokers.aws.declaration import DECLARATION as AWS
+from nhi_invoke.brokers.gcp.declaration import DECLARATION as GCP
+from nhi_invoke.brokers.grants import Grant, Secret
+from nhi_invoke.brokers.interface import BrokerPlan, PlanContext
+from nhi_invoke.ci.interface import LOCAL
+from nhi_invoke.invocation import child
+from nhi_invoke.settings import by_name
+from nhi_invoke.settings.option import OptionValues
+
+CONTEXT = PlanContext(invocation_id="inv", step_id="deploy", ci=LOCAL)
+
+
+def _plan(**given: object) -> BrokerPlan:
+    """A built-in broker's plan, from what a user would pass."""
+    values = OptionValues(by_name({}), given, {}, {}, "nhi-invoke.toml")
+    for declaration in (AWS, GCP):
+        settings = declaration.settings(values, {})
+        if settings is not None:
+            return declaration.plan(settings, CONTEXT)
+    raise AssertionError("no broker asked for")
+
+
+AWS_PLAN = _plan(aws_role_arn="arn:aws:iam::123456789012:role/r", aws_region="eu-west-1")
 
 GRANT = Grant(
-    cloud="aws",
+    broker="aws",
     purpose="child",
     principal="arn:aws:sts::1:assumed-role/r/s",
     principal_id="A:s",
@@ -38,13 +59,12 @@ INHERITED = {
 
 
 def _build(token_variables: tuple[str, ...]) -> dict[str, str]:
-    return childenv.build(
+    return child.build(
         INHERITED,
-        [GRANT],
+        {"aws": [GRANT]},
+        [AWS_PLAN],
         invocation_id="inv",
         step_id="deploy",
-        aws_region="eu-west-1",
-        gcp_project=None,
         token_variables=token_variables,
     )
 
@@ -74,13 +94,13 @@ def test_token_variables_stay_when_not_listed() -> None:
 
 
 def test_removed_names_lists_names_only() -> None:
-    names = childenv.removed_names(INHERITED, ["aws"], ("ACTIONS_ID_TOKEN_REQUEST_TOKEN",))
+    names = child.removed_names(INHERITED, [AWS_PLAN], ("ACTIONS_ID_TOKEN_REQUEST_TOKEN",))
     assert "AWS_PROFILE" in names
     assert "PATH" not in names
 
 
 GCP_GRANT = Grant(
-    cloud="gcp",
+    broker="gcp",
     purpose="child",
     principal="deployer@p.iam.gserviceaccount.com",
     principal_id=None,
@@ -101,13 +121,16 @@ def test_gcp_credentials_replace_inherited_google_identities() -> None:
         "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": "/key.json",
         "GOOGLE_CREDENTIALS": "{}",
     }
-    env = childenv.build(
+    gcp_plan = _plan(
+        gcp_provider="projects/42/locations/global/workloadIdentityPools/ci-pool/providers/github",
+        gcp_project="my-project",
+    )
+    env = child.build(
         inherited,
-        [GCP_GRANT],
+        {"gcp": [GCP_GRANT]},
+        [gcp_plan],
         invocation_id="inv",
         step_id="s",
-        aws_region=None,
-        gcp_project="my-project",
         token_variables=(),
     )
     assert env["CLOUDSDK_AUTH_ACCESS_TOKEN"] == env["GOOGLE_OAUTH_ACCESS_TOKEN"] == "ya29"
@@ -121,3 +144,34 @@ def test_gcp_credentials_replace_inherited_google_identities() -> None:
     # A GCP-only invocation leaves the AWS variables alone: it issued no AWS identity.
     assert env["AWS_PROFILE"] == "p"
     assert "AWS_SDK_UA_APP_ID" not in env
+
+
+def test_served_credentials_replace_static_ones_and_keep_the_region() -> None:
+    env = child.build(
+        INHERITED,
+        {"aws": [GRANT]},
+        [AWS_PLAN],
+        invocation_id="inv",
+        step_id="deploy",
+        token_variables=(),
+        served={"aws": {"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:1/x/aws"}},
+    )
+    assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] == "http://127.0.0.1:1/x/aws"
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+    assert "AWS_CREDENTIAL_EXPIRATION" not in env
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert "AWS_CONTAINER_AUTHORIZATION_TOKEN" not in env  # the inherited one is gone
+
+
+def test_a_broker_that_serves_nothing_for_this_run_injects_nothing_but_its_own_names() -> None:
+    env = child.build(
+        INHERITED,
+        {"aws": [GRANT]},
+        [AWS_PLAN],
+        invocation_id="inv",
+        step_id="deploy",
+        token_variables=(),
+        served={},
+    )
+    assert "AWS_ACCESS_KEY_ID" not in env  # served mode: no static credentials
+    assert env["AWS_SDK_UA_APP_ID"] == "nhi/inv"

@@ -1,7 +1,10 @@
-"""A small HTTP client on the standard library: one request, classified failures.
+"""The one HTTP seam: every outbound request of nhi-invoke goes through `request()`.
 
-Cloud SDKs are too heavy for the common path (`import boto3` alone costs more than the whole
-exchange), so unsigned calls (CI token endpoints, the web identity exchange) go through here.
+CI token endpoints, the lean STS client (the web identity exchange and the signed chained
+call), the GCP exchange (through google-auth's transport adapter) and issuer discovery all
+call this function, so network behaviour (timeouts and the retry deadline today; proxies and
+CA bundles next) is decided here and nowhere else. It is the standard library: cloud SDKs are
+too heavy for the common path (`import boto3` alone costs more than the whole exchange).
 """
 
 from __future__ import annotations

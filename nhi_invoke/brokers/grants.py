@@ -1,4 +1,4 @@
-"""The contract of a credential broker, and the values it hands back."""
+"""The values a broker hands back: a secret, a grant (one credential), a release (its end)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
-from nhi_invoke.retry import RetryOutcome
+from nhi_invoke.errors import NhiError
+
+# Purposes of a grant: the credential the command gets, and a hop only nhi-invoke itself uses.
+CHILD = "child"
+ENTRY = "entry"
+# How a credential ends when nothing revokes it.
+EXPIRE = "expire"
 
 
 class Secret:
@@ -36,18 +41,18 @@ class Secret:
 class Grant:
     """One credential issued for this invocation.
 
-    `purpose` is "child" for the credential the command gets, "entry" for a hop that only
-    nhi-invoke itself used (the chained mode's first session).
+    `purpose` is CHILD for the credential the command gets, ENTRY (or another name) for one
+    that only nhi-invoke itself uses, such as the first hop of a chain.
     """
 
-    cloud: str
+    broker: str  # the registry name of the broker that issued it
     purpose: str
-    principal: str  # the ARN or service account the credential acts as
-    principal_id: str | None  # AWS AssumedRoleId (ROLEID:session), used by revocation
+    principal: str  # who the credential acts as (a role session, an account, a token's owner)
+    principal_id: str | None  # a stable id of that principal, where revocation needs one
     session_name: str | None
-    access_key_id: str | None  # not secret; CloudTrail shows it
+    access_key_id: str | None  # a public key id (not secret), where the source has one
     expires_at: datetime
-    fingerprint: str  # of the credential's token: names it without revealing it
+    fingerprint: str  # of the credential's secret: names it without revealing it
     environment: Mapping[str, Secret] = field(default_factory=dict)
     details: Mapping[str, object] = field(default_factory=dict)
     # Secrets of this credential that the child does not get (masked all the same).
@@ -63,43 +68,32 @@ class Grant:
 
 @dataclass(frozen=True)
 class Release:
-    """How one credential ended: revoked (and when), or left to expire (and why)."""
+    """How one credential ended: revoked (and how), or left to expire (and why)."""
 
-    method: str  # "deny-policy" or "expire"
+    method: str  # EXPIRE, or the broker's name for how it revoked (e.g. "deny-policy")
     exposure_seconds: float  # how long it stayed usable after the command ended
     detail: Mapping[str, object] = field(default_factory=dict)
     failure: str | None = None  # why a revocation that was asked for did not happen
+    # The error behind `failure`, for a caller that exits with its code (`nhi-invoke revoke`).
+    error: NhiError | None = field(default=None, compare=False)
+
+    @property
+    def revoked(self) -> bool:
+        return self.method != EXPIRE
 
 
 def expiring(
-    grant: Grant, ended_at: datetime, *, reason: str | None = None, failure: str | None = None
+    grant: Grant, ended_at: datetime, *, reason: str | None = None, error: NhiError | None = None
 ) -> Release:
-    """The release of a credential left to expire: it stays usable until then."""
+    """The release of a credential left to expire: it stays usable until then. `error` says
+    why a revocation that was asked for did not happen."""
     exposure = max(0.0, (grant.expires_at - ended_at).total_seconds())
     detail = {"reason": reason} if reason else {}
-    return Release("expire", round(exposure, 3), detail, failure)
+    failure = error.one_line() if error is not None else None
+    return Release(EXPIRE, round(exposure, 3), detail, failure, error)
 
 
 # Asks the CI for a (fresh, when True) OIDC token, already pre-flight checked.
 TokenSupplier = Callable[[bool], str]
 # Called with each grant the moment it exists, so a failure later still records it.
 GrantRecorder = Callable[[Grant], None]
-
-
-class CredentialBroker(Protocol):
-    """Issues one invocation's credentials for one cloud."""
-
-    cloud: str
-    audience: str  # the OIDC token audience this cloud trusts
-    retries: RetryOutcome
-
-    def issue(self, token: TokenSupplier, record: GrantRecorder) -> Grant:
-        """Exchange the OIDC token; return the credential the command gets."""
-        ...
-
-    def release(
-        self, grant: Grant, ended_at: datetime, token: TokenSupplier, record: GrantRecorder
-    ) -> Release:
-        """End one credential this broker issued as early as the cloud allows. Never raises:
-        cleanup must reach every credential; a failure is reported in the release."""
-        ...

@@ -11,8 +11,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
 
-from nhi_invoke import transport
-from nhi_invoke.clouds.interface import Secret
+from nhi_invoke import net
+from nhi_invoke.brokers.grants import Secret
 from nhi_invoke.retry import Retryable
 
 API_VERSION = "2011-06-15"
@@ -57,7 +57,7 @@ FORM = "application/x-www-form-urlencoded; charset=utf-8"
 
 def _call(endpoint: str, fields: dict[str, str], headers: dict[str, str]) -> StsCredentials:
     """POST one query-API call and read the credentials out of its answer."""
-    resp = transport.request(
+    resp = net.request(
         "POST", endpoint + "/", body=urllib.parse.urlencode(fields).encode(), headers=headers
     )
     try:
@@ -153,7 +153,7 @@ def assume_role(
     botocore's signer, without a botocore client: creating the client (loading endpoint and
     service models) costs ~70 ms that this call does not need.
     """
-    from nhi_invoke.clouds.botocore_clients import sigv4_headers  # noqa: PLC0415
+    from nhi_invoke.brokers.aws.botocore_clients import sigv4_headers  # noqa: PLC0415
 
     body = urllib.parse.urlencode(fields).encode()
     headers = sigv4_headers(endpoint + "/", body, region, signer, {"Content-Type": FORM})

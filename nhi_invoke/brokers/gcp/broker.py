@@ -17,7 +17,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nhi_invoke import oidc
-from nhi_invoke.clouds.interface import (
+from nhi_invoke.brokers.gcp.metadata import MetadataServer
+from nhi_invoke.brokers.gcp.plan import GcpPlan
+from nhi_invoke.brokers.grants import (
+    CHILD,
+    ENTRY,
     Grant,
     GrantRecorder,
     Release,
@@ -25,14 +29,14 @@ from nhi_invoke.clouds.interface import (
     TokenSupplier,
     expiring,
 )
+from nhi_invoke.brokers.interface import CredentialBroker, CurrentGrant, Endpoint
 from nhi_invoke.errors import ConfigError, RefusedError, UnavailableError
-from nhi_invoke.plan import GcpPlan
 from nhi_invoke.retry import Retryable, RetryOutcome, RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
-    from nhi_invoke.clouds.google_transport import ReasonedRequest
+    from nhi_invoke.brokers.gcp.transport import ReasonedRequest
 
 T = TypeVar("T")
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -54,19 +58,16 @@ def _token_env(token: Secret) -> dict[str, Secret]:
     return {"CLOUDSDK_AUTH_ACCESS_TOKEN": token, "GOOGLE_OAUTH_ACCESS_TOKEN": token}
 
 
-class GcpBroker:
+class GcpBroker(CredentialBroker):
     """Issues one invocation's GCP access token."""
-
-    cloud = "gcp"
 
     def __init__(self, plan: GcpPlan, policy: RetryPolicy) -> None:
         self.plan = plan
         self.policy = policy
         self.retries = RetryOutcome()
-        self.audience = plan.audience
 
     def issue(self, token: TokenSupplier, record: GrantRecorder) -> Grant:
-        from nhi_invoke.clouds.google_transport import ReasonedRequest  # noqa: PLC0415
+        from nhi_invoke.brokers.gcp.transport import ReasonedRequest  # noqa: PLC0415
 
         subject = token(False)
         request = ReasonedRequest(self.plan.request_reason)
@@ -82,8 +83,8 @@ class GcpBroker:
         account = self.plan.service_account
         handed_over = account is None
         first = Grant(
-            cloud="gcp",
-            purpose="child" if handed_over else "entry",
+            broker=self.plan.broker,
+            purpose=CHILD if handed_over else ENTRY,
             principal=principal,
             principal_id=None,
             session_name=None,
@@ -105,8 +106,8 @@ class GcpBroker:
         )
         access_token = Secret(str(impersonated.token))
         grant = Grant(
-            cloud="gcp",
-            purpose="child",
+            broker=self.plan.broker,
+            purpose=CHILD,
             principal=account,
             principal_id=None,
             session_name=None,
@@ -124,6 +125,9 @@ class GcpBroker:
     ) -> Release:
         # GCP access tokens, federated or service-account, cannot be revoked: they expire.
         return expiring(grant, ended_at, reason="GCP access tokens cannot be revoked")
+
+    def endpoint(self, grant: CurrentGrant) -> Endpoint:
+        return MetadataServer(grant, self.plan)
 
     def _details(self, **extra: Any) -> dict[str, Any]:
         return {

@@ -1,0 +1,275 @@
+"""The AWS broker's declaration: its options, settings and plan. No SDK is imported here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nhi_invoke.brokers.aws import validation
+from nhi_invoke.brokers.aws.plan import (
+    REVOCATION_DENY_POLICY,
+    REVOCATION_EXPIRE,
+    AwsPlan,
+)
+from nhi_invoke.brokers.aws.tags import TRANSITIVE_TAG_KEYS, session_tags
+from nhi_invoke.brokers.interface import BrokerDeclaration, PlanContext
+from nhi_invoke.errors import ConfigError
+from nhi_invoke.naming import parse_tag, session_name
+from nhi_invoke.settings.option import Kind, Option, OptionValues, Origin, Source, parse_list
+from nhi_invoke.settings.validation import endpoint
+
+NAME = "aws"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_AUDIENCE = "sts.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    role_arn: str
+    oidc_role_arn: str | None
+    region: str
+    duration: int
+    session_policy: str | None  # compact JSON text
+    policy_arns: tuple[str, ...]
+    tags: tuple[tuple[str, str], ...]
+    source_identity: bool
+    audience: str
+    sts_endpoint: str
+    iam_endpoint: str | None  # None: botocore's default for the partition
+    revoke: bool
+
+
+def iam_endpoint(environ: Mapping[str, str]) -> str | None:
+    """botocore's endpoint override variables for IAM, else None (botocore's default)."""
+    for name in ("AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL"):
+        if environ.get(name):
+            return endpoint(name, environ[name])
+    return None
+
+
+def sts_endpoint(environ: Mapping[str, str], region: str) -> str:
+    """botocore's own endpoint override variables, else the regional STS endpoint."""
+    for name in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
+        if environ.get(name):
+            return endpoint(name, environ[name])
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://sts.{region}.{suffix}"
+
+
+def _tags(raw: Any, source: Source) -> tuple[tuple[str, str], ...]:
+    """`--tag KEY=VALUE` (repeatable), or a table of strings in nhi-invoke.toml."""
+    if source.origin is not Origin.CONFIG:
+        return tuple(parse_tag(text) for text in parse_list(raw, source))
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        path = source.label.split(" in ", 1)[-1]
+        raise ConfigError(
+            f"{path}: tags must be a table of strings", 'write tags = { team = "web" }'
+        )
+    return tuple((str(k), v) for k, v in raw.items())
+
+
+OPTIONS = (
+    Option(
+        name="aws_role_arn",
+        help="The role the command's credentials belong to.",
+        group=NAME,
+        env=("NHI_AWS_ROLE_ARN",),
+        metavar="ARN",
+        validate=lambda value: validation.role_arn("--aws-role-arn", value),
+    ),
+    Option(
+        name="aws_oidc_role_arn",
+        help="Entry role trusted for the OIDC provider; chains into --aws-role-arn with "
+        "session tags and SourceIdentity.",
+        group=NAME,
+        env=("NHI_AWS_OIDC_ROLE_ARN",),
+        metavar="ARN",
+        validate=lambda value: validation.role_arn("--aws-oidc-role-arn", value),
+    ),
+    Option(
+        name="aws_region",
+        help="Regional STS endpoint, and the command's region.",
+        group=NAME,
+        env=("NHI_AWS_REGION", "AWS_REGION"),
+        default=DEFAULT_REGION,
+        metavar="REGION",
+        validate=validation.region,
+    ),
+    Option(
+        name="aws_duration",
+        help="Session seconds: 900-43200 (900-3600 when chained).",
+        group=NAME,
+        kind=Kind.NUMBER,
+        env=("NHI_AWS_DURATION",),
+        default=validation.AWS_MIN_DURATION,
+        metavar="SECONDS",
+    ),
+    Option(
+        name="aws_session_policy",
+        help="JSON file: an inline session policy narrowing the role (at most 2048 characters "
+        "compacted).",
+        group=NAME,
+        env=("NHI_AWS_SESSION_POLICY",),
+        metavar="FILE",
+        validate=validation.session_policy,
+    ),
+    Option(
+        name="aws_policy_arns",
+        help="A managed session policy (repeatable, at most 10).",
+        group=NAME,
+        kind=Kind.LIST,
+        flags=("--aws-policy-arn",),
+        metavar="ARN",
+        validate=validation.policy_arns,
+    ),
+    Option(
+        name="tags",
+        help="An extra session tag (repeatable; chained only; not aws:, nhi: or ci:).",
+        group=NAME,
+        kind=Kind.LIST,
+        flags=("--tag",),
+        config_key="tags",
+        metavar="KEY=VALUE",
+        parse=_tags,
+    ),
+    Option(
+        name="aws_source_identity",
+        help="Set SourceIdentity to the invocation id on the chained hop.",
+        group=NAME,
+        kind=Kind.SWITCH,
+        env=("NHI_AWS_SOURCE_IDENTITY",),
+        default_text="on when chained",
+    ),
+    Option(
+        name="aws_audience",
+        help="Audience requested for (and checked in) the OIDC token for AWS.",
+        group=NAME,
+        env=("NHI_AWS_AUDIENCE",),
+        default=DEFAULT_AUDIENCE,
+        metavar="AUDIENCE",
+    ),
+    Option(
+        name="aws_revoke",
+        help="When the command ends, deny its session with an inline policy on the target "
+        "role (chained only).",
+        group=NAME,
+        kind=Kind.SWITCH,
+        env=("NHI_AWS_REVOKE",),
+        default=False,
+    ),
+)
+
+
+class AwsDeclaration(BrokerDeclaration[AwsSettings]):
+    name = NAME
+    title = "AWS"
+    options = OPTIONS
+    audience_option = "aws_audience"
+    requires = "aws_role_arn"
+    runtime = "nhi_invoke.brokers.aws.broker:AwsBroker"
+    serves = True
+    emulator = "nhi_invoke.sandbox.aws"
+
+    def settings(self, values: OptionValues, environ: Mapping[str, str]) -> AwsSettings | None:
+        role = values.get("aws_role_arn")
+        entry = values.get("aws_oidc_role_arn")
+        tags: tuple[tuple[str, str], ...] = values.get("tags") or ()
+        if role is None:
+            if entry is not None or tags:
+                raise ConfigError(
+                    "AWS options are given but no --aws-role-arn",
+                    "pass --aws-role-arn with the role the command should act as",
+                )
+            return None
+        chained = entry is not None
+        source_identity = values.get("aws_source_identity")
+        if not chained and (tags or source_identity):
+            raise ConfigError(
+                "session tags and SourceIdentity need a chained hop (AssumeRoleWithWebIdentity "
+                "accepts neither)",
+                "add --aws-oidc-role-arn with an entry role, or drop --tag/--aws-source-identity",
+            )
+        revoke = bool(values.get("aws_revoke"))
+        if revoke and not chained:
+            raise ConfigError(
+                "--aws-revoke needs a chained hop: the deny policy is put by the entry session, "
+                "and without one the command's own role would need IAM write access on itself",
+                "add --aws-oidc-role-arn with an entry role allowed iam:PutRolePolicy on the "
+                "target",
+            )
+        region = values.get("aws_region")
+        return AwsSettings(
+            role_arn=role,
+            oidc_role_arn=entry,
+            region=region,
+            duration=validation.aws_duration(values.get("aws_duration"), chained=chained),
+            session_policy=values.get("aws_session_policy"),
+            policy_arns=values.get("aws_policy_arns") or (),
+            tags=tags,
+            source_identity=chained if source_identity is None else source_identity,
+            audience=values.get("aws_audience") or DEFAULT_AUDIENCE,
+            sts_endpoint=sts_endpoint(environ, region),
+            iam_endpoint=iam_endpoint(environ),
+            revoke=revoke,
+        )
+
+    def plan(self, settings: AwsSettings, context: PlanContext) -> AwsPlan:
+        chained = settings.oidc_role_arn is not None
+        invocation = context.invocation_id
+        return AwsPlan(
+            role_arn=settings.role_arn,
+            entry_role_arn=settings.oidc_role_arn,
+            region=settings.region,
+            sts_endpoint=settings.sts_endpoint,
+            audience=settings.audience,
+            session_name=session_name(context.step_id, context.ci, invocation),
+            duration_seconds=settings.duration,
+            entry_duration_seconds=validation.AWS_MIN_DURATION,
+            tags=(
+                session_tags(context.step_id, context.ci, invocation, settings.tags)
+                if chained
+                else ()
+            ),
+            transitive_tag_keys=TRANSITIVE_TAG_KEYS if chained else (),
+            source_identity=invocation if chained and settings.source_identity else None,
+            session_policy=settings.session_policy,
+            policy_arns=settings.policy_arns,
+            iam_endpoint=settings.iam_endpoint,
+            revocation=REVOCATION_DENY_POLICY if settings.revoke else REVOCATION_EXPIRE,
+            user_agent_app_id=f"nhi/{invocation}",
+        )
+
+    def recovery_plan(
+        self, started: Mapping[str, Any], environ: Mapping[str, str]
+    ) -> AwsPlan | None:
+        """A chained invocation's command session can be denied after a crash (whether or not
+        the run asked for --aws-revoke: `nhi-invoke revoke` is asked now); a single hop's
+        only expires, since no session may deny another of its own role."""
+        if not started.get("entry_role_arn"):
+            return None
+        region = started.get("region") or DEFAULT_REGION
+        return AwsPlan(
+            role_arn=started["role_arn"],
+            entry_role_arn=started["entry_role_arn"],
+            region=region,
+            sts_endpoint=sts_endpoint(environ, region),
+            audience=started.get("audience") or DEFAULT_AUDIENCE,
+            session_name=started["session_name"],
+            duration_seconds=validation.AWS_MIN_DURATION,
+            entry_duration_seconds=validation.AWS_MIN_DURATION,
+            tags=(),
+            transitive_tag_keys=(),
+            source_identity=None,
+            session_policy=None,
+            policy_arns=(),
+            iam_endpoint=iam_endpoint(environ),
+            revocation=REVOCATION_DENY_POLICY,
+        )
+
+    def principal_label(self, principal: str) -> str:
+        # arn:aws:sts::123456789012:assumed-role/ROLE/SESSION -> assumed-role/ROLE/SESSION
+        return principal.split(":", 5)[-1] if principal.startswith("arn:") else principal
+
+
+DECLARATION = AwsDeclaration()

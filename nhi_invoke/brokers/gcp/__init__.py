@@ -1,0 +1,2 @@
+"""GCP: Workload Identity Federation, service-account impersonation, and the metadata
+endpoint for --serve."""

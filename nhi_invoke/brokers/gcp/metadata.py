@@ -1,0 +1,73 @@
+"""GCP under --serve: the metadata-server protocol (`GCE_METADATA_HOST`), which google-auth's
+application default credentials and gcloud read. `Metadata-Flavor: Google` is required."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from nhi_invoke.brokers.gcp.plan import METADATA_VARIABLES, GcpPlan
+from nhi_invoke.brokers.interface import CurrentGrant, Endpoint, Reply
+
+PREFIX = "/computeMetadata/v1/"
+_FLAVOR = {"Metadata-Flavor": "Google"}
+
+
+def _text(body: str, status: int = 200) -> Reply:
+    return Reply(status, "text/plain", body, _FLAVOR)
+
+
+class MetadataServer(Endpoint):
+    """Serves the current access token, re-issued near its expiry, as a metadata server."""
+
+    def __init__(self, grant: CurrentGrant, plan: GcpPlan) -> None:
+        self.grant = grant
+        self.plan = plan
+
+    def environment(self, base_url: str) -> dict[str, str]:
+        # google-auth reads HOST for requests and IP for its detection ping; gcloud reads ROOT.
+        return dict.fromkeys(METADATA_VARIABLES, base_url.removeprefix("http://"))
+
+    def handle(self, path: str, headers: Mapping[str, str]) -> Reply:
+        if not (path in ("", "/") or path.startswith(PREFIX)):
+            return Reply(404, "text/plain", "not found")
+        if headers.get("Metadata-Flavor") != "Google":
+            return _text("Metadata-Flavor: Google is required", 403)
+        if path in ("", "/"):  # google-auth's ping
+            return _text("computeMetadata/\n")
+        return self._get(path.removeprefix(PREFIX))
+
+    def _get(self, path: str) -> Reply:
+        email = self.grant.current.principal
+        # google-auth asks for `default` first, then by the account's email.
+        for alias in ("default", email):
+            prefix = f"instance/service-accounts/{alias}/"
+            if path.startswith(prefix) or path == prefix.rstrip("/"):
+                return self._account(path.removeprefix(prefix).rstrip("/"), email)
+        if path == "instance/service-accounts/":
+            return _text("default/\n" + email + "/\n")
+        if path == "project/project-id" and self.plan.project:
+            return _text(self.plan.project)
+        if path == "project/numeric-project-id":
+            return _text(self.plan.project_number)
+        if path == "universe/universe-domain":
+            return _text("googleapis.com")
+        return _text("not found", 404)
+
+    def _account(self, item: str, email: str) -> Reply:
+        """One item below instance/service-accounts/<default or email>/."""
+        if item == "token":
+            grant = self.grant.get()
+            left = max(0, int((grant.expires_at - datetime.now(UTC)).total_seconds()))
+            token = grant.environment["CLOUDSDK_AUTH_ACCESS_TOKEN"].reveal()
+            body = {"access_token": token, "expires_in": left, "token_type": "Bearer"}
+            return Reply(200, "application/json", json.dumps(body), _FLAVOR)
+        if item == "email":
+            return _text(email)
+        if item == "scopes":
+            return _text("\n".join(self.plan.scopes))
+        if item == "":
+            body = {"aliases": ["default"], "email": email, "scopes": list(self.plan.scopes)}
+            return Reply(200, "application/json", json.dumps(body), _FLAVOR)
+        return _text("not found", 404)

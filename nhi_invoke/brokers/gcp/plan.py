@@ -1,0 +1,161 @@
+"""The GCP part of a plan: what will be asked of GCP STS and IAM Credentials, and what the
+child gets."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from nhi_invoke.brokers.grants import Grant
+from nhi_invoke.brokers.interface import BrokerPlan, ChildVariables
+
+DEFAULT_LIFETIME = 600
+STANDARD_MAX_LIFETIME = 3_600
+PROJECT_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
+# google-auth reads HOST for requests and IP for its detection ping; gcloud reads ROOT.
+METADATA_VARIABLES = ("GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT")
+_CHILD_VARIABLES = ChildVariables(
+    set=("CLOUDSDK_AUTH_ACCESS_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN"),
+    served=METADATA_VARIABLES,
+    removed=(
+        "GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
+        "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT",
+        # Terraform's google provider reads these before GOOGLE_OAUTH_ACCESS_TOKEN.
+        "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON",
+        "GOOGLE_IMPERSONATE_SERVICE_ACCOUNT", *METADATA_VARIABLES,
+    ),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GcpPlan(BrokerPlan):
+    """What will be asked of GCP STS and IAM Credentials."""
+
+    broker: ClassVar[str] = "gcp"
+
+    provider: str
+    audience: str
+    service_account: str | None
+    scopes: tuple[str, ...]
+    lifetime_seconds: int
+    project: str | None
+    sts_endpoint: str
+    iamcredentials_endpoint: str
+    # GCP has no caller-chosen session name; this header is the attribution it allows.
+    request_reason: str
+    revocation: str = "expire"
+
+    def credential_lifetime(self) -> int:
+        return self.lifetime_seconds
+
+    @property
+    def sts_audience(self) -> str:
+        """The audience field of the STS token exchange: the provider's full resource name."""
+        return f"//iam.googleapis.com/{self.provider}"
+
+    @property
+    def pool(self) -> str:
+        return self.provider.rsplit("/providers/", 1)[0]
+
+    @property
+    def project_number(self) -> str:
+        return self.provider.split("/")[1]
+
+    def child_variables(self) -> ChildVariables:
+        if self.project is None:
+            return _CHILD_VARIABLES
+        return dataclasses.replace(
+            _CHILD_VARIABLES,
+            set=(*_CHILD_VARIABLES.set, *PROJECT_VARIABLES),
+            served=(*_CHILD_VARIABLES.served, *PROJECT_VARIABLES),
+        )
+
+    def child_environment(
+        self, grants: Sequence[Grant], served: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        env: dict[str, str] = {}
+        if served is not None:
+            env.update(served)
+        else:
+            for grant in grants:
+                env.update(grant.child_environment())
+        if self.project is not None:
+            env.update(dict.fromkeys(PROJECT_VARIABLES, self.project))
+        return env
+
+    def endings(self) -> tuple[tuple[str, str], ...]:
+        federated = "expires with the OIDC token's lifetime (at most 1 h); cannot be revoked"
+        if self.service_account is None:
+            return (("GCP federated token (the command's)", federated),)
+        return (
+            ("GCP federated token (used by nhi-invoke only)", federated),
+            (
+                f"GCP access token ({self.service_account})",
+                f"expires +{self.lifetime_seconds} s; cannot be revoked",
+            ),
+        )
+
+    def warnings(self) -> tuple[str, ...]:
+        warnings = []
+        if self.service_account is None:
+            warnings.append(
+                "no --gcp-service-account: the federated token itself is handed over; it lives "
+                "as long as the OIDC token allows (up to 1 h) and its lifetime cannot be chosen"
+            )
+        if self.lifetime_seconds > DEFAULT_LIFETIME:
+            warnings.append(
+                f"the GCP token stays usable for {self.lifetime_seconds} s and cannot be "
+                "revoked: keep --gcp-lifetime as short as the command needs"
+            )
+        if self.lifetime_seconds > STANDARD_MAX_LIFETIME:
+            warnings.append(
+                f"--gcp-lifetime {self.lifetime_seconds} needs the organization policy "
+                "constraints/iam.allowServiceAccountCredentialLifetimeExtension"
+            )
+        return tuple(warnings)
+
+    def rows(self) -> list[tuple[str, str]]:
+        rows: list[tuple[str, str]] = [
+            ("GCP OIDC audience", self.audience),
+            ("GCP exchange", f"STS {self.sts_endpoint}/v1/token for {self.sts_audience}"),
+        ]
+        if self.service_account:
+            rows.append(
+                (
+                    "GCP impersonation",
+                    f"generateAccessToken -> {self.service_account} ({self.lifetime_seconds} s)",
+                )
+            )
+            lifetime = f"{self.lifetime_seconds} s after issue"
+        else:
+            rows.append(("GCP impersonation", "none: the federated token is handed over"))
+            lifetime = "when the OIDC token's lifetime allows (up to 1 h)"
+        rows += [
+            ("GCP scopes", ", ".join(self.scopes)),
+            (
+                "GCP attribution",
+                f"X-Goog-Request-Reason: {self.request_reason} (GCP has no caller-chosen "
+                "session name)",
+            ),
+            (
+                "GCP revocation",
+                f"none: GCP access tokens cannot be revoked; they expire {lifetime}",
+            ),
+        ]
+        if self.project:
+            rows.append(("GCP project", self.project))
+        return rows
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["sts_audience"] = self.sts_audience
+        return data
+
+    def started_fields(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "service_account": self.service_account,
+            "request_reason": self.request_reason,
+        }

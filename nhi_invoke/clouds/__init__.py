@@ -1,1 +1,0 @@
-"""Credential brokers: turn an OIDC token into one invocation's cloud credentials."""

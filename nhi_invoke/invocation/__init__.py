@@ -1,0 +1,1 @@
+"""One invocation, from plan to ledger: the flow (open, close), the child, --serve, recovery."""

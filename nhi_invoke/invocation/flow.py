@@ -1,0 +1,332 @@
+"""One invocation's credentials, start to end: the only module that knows their order.
+
+prepare(): what was given + environment -> Plan (no network, no token; `--dry-run` stops here).
+Invocation.begin(), .open(): record the start; issue every broker's grants (concurrently),
+record each the moment it exists, serve them with --serve, build the child's environment.
+Invocation.close(): release every grant (revoke what can be, record the rest), finish the
+ledger, write the CI's summary. Harmless twice.
+
+Nothing here spawns a process or handles a signal (`run.py` does, around open and close), and
+nothing here is shared between invocations: many may run at once in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from nhi_invoke import __version__, brokers, naming
+from nhi_invoke.brokers.grants import CHILD, Grant, Release, expiring
+from nhi_invoke.brokers.interface import BrokerDeclaration, CredentialBroker
+from nhi_invoke.ci import detect
+from nhi_invoke.ci.interface import CIProvider, NoReporting, Reporting, TokenSource
+from nhi_invoke.errors import NhiError
+from nhi_invoke.invocation import child, summary
+from nhi_invoke.invocation.journal import Journal
+from nhi_invoke.invocation.serve import CredentialHost, Refresher
+from nhi_invoke.ledger import key as ledger_key
+from nhi_invoke.ledger.records import (
+    CommandExited,
+    CredentialClosed,
+    ErrorRecorded,
+    InvocationFinished,
+    InvocationStarted,
+)
+from nhi_invoke.ledger.store import Ledger
+from nhi_invoke.plan import Plan, build
+from nhi_invoke.retry import RetryPolicy
+from nhi_invoke.settings.resolve import resolve
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, never a cloud or input problem
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What an invocation was asked to do: option values by name (flags or keyword
+    arguments), and the command."""
+
+    given: Mapping[str, Any]
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A plan plus what carrying it out needs that a plan must not hold (the environment)."""
+
+    plan: Plan
+    declarations: tuple[BrokerDeclaration[Any], ...]  # one per plan.brokers, in order
+    token_source: TokenSource
+    environ: Mapping[str, str]
+    retry_policy: RetryPolicy
+    reporting: Reporting
+
+
+def prepare(
+    request: RunRequest,
+    environ: Mapping[str, str],
+    cwd: str,
+    *,
+    policy: RetryPolicy | None = None,
+    entropy: Callable[[int], bytes] = os.urandom,
+    providers: Sequence[CIProvider] = detect.PROVIDERS,
+) -> Prepared:
+    """Resolve settings, detect the CI and decide the plan. No network, no token."""
+    context, provider = detect.detect(environ, providers)
+    settings = resolve(request.given, environ, context, cwd)
+    policy = policy or RetryPolicy(total_seconds=settings.timeout_seconds)
+    source = detect.token_source(
+        environ,
+        provider,
+        token_file=settings.token_file,
+        token_env=settings.token_env,
+        policy=policy,
+    )
+    plan = build(
+        settings,
+        context,
+        invocation_id=naming.invocation_id(entropy(10)),
+        command=request.command,
+        token_source=source.description,
+        inherited=tuple(environ),
+        extra_token_variables=(settings.token_env,) if settings.token_env else (),
+    )
+    return Prepared(
+        plan=plan,
+        declarations=tuple(c.declaration for c in settings.brokers),
+        token_source=source,
+        environ=environ,
+        retry_policy=policy,
+        reporting=provider.reporting(environ) if provider is not None else NoReporting(),
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def release_all(
+    journal: Journal,
+    runtimes: Mapping[str, CredentialBroker],
+    audiences: Mapping[str, tuple[str, str | None]],
+    ended: datetime,
+    *,
+    recovering: bool = False,
+    warn: Callable[[str], None] = lambda text: None,
+) -> list[tuple[Grant, Release]]:
+    """End every credential of the journal, each the way its broker allows, and record how.
+
+    The command's credentials go first (they are what revocation protects); a revocation
+    may mint a fresh credential (an entry session), which is then recorded and ended like
+    the rest. A grant without a broker to call (recovery only) is recorded with its expiry.
+    """
+    released: list[tuple[Grant, Release]] = []
+    done = 0
+    while done < len(journal.grants):
+        batch = sorted(journal.grants[done:], key=lambda g: g.purpose != CHILD)
+        done = len(journal.grants)
+        for grant in batch:
+            runtime = runtimes.get(grant.broker)
+            if runtime is None:
+                # Nothing to call (a single hop's session, or a broker not installed here).
+                release = expiring(grant, ended, reason="recorded by nhi-invoke revoke")
+            else:
+                audience, flag = audiences[grant.broker]
+                end = runtime.recover if recovering else runtime.release
+                release = end(
+                    grant, ended, journal.tokens(audience, flag), journal.recorder(audience)
+                )
+            released.append((grant, release))
+            extra = {"recovered": True} if recovering else {}
+            journal.ledger.write(CredentialClosed.of(grant, release, **extra), _now())
+            if release.failure is not None:
+                warn(
+                    f"warning: {grant.principal} could not be revoked; it stays usable until "
+                    f"{grant.expires_at:%H:%M:%S}Z ({release.failure})"
+                )
+    return released
+
+
+class Invocation:
+    """One invocation's credentials: `open()` issues them, `close()` ends them.
+
+    Holds the state of one invocation only; `run.py` wraps it in a process and signals,
+    another caller may wrap it in a `with` block.
+    """
+
+    def __init__(
+        self, prepared: Prepared, *, stderr: TextIO | None = None, quiet: bool = False
+    ) -> None:
+        self.prepared = prepared
+        self.plan = prepared.plan
+        self._stderr = stderr or sys.stderr
+        self._quiet = quiet
+        ledger = Ledger(
+            self.plan.ledger_path,
+            self.plan.invocation_id,
+            self.plan.step_id,
+            key=ledger_key.load(prepared.environ),
+        )
+        self.journal = Journal(ledger, prepared.token_source, prepared.reporting)
+        self.runtimes: dict[str, CredentialBroker] = {
+            d.name: brokers.runtime(d)(p, prepared.retry_policy)
+            for d, p in zip(prepared.declarations, self.plan.brokers, strict=True)
+        }
+        self.audiences = {
+            d.name: (p.audience, self._flag(d.audience_option))
+            for d, p in zip(prepared.declarations, self.plan.brokers, strict=True)
+        }
+        self._started = time.monotonic()
+        self._host: CredentialHost | None = None
+        self._closed: list[tuple[Grant, Release]] | None = None
+
+    def _flag(self, option: str | None) -> str | None:
+        return None if option is None else "--" + option.replace("_", "-")
+
+    def say(self, text: str) -> None:
+        if not self._quiet:
+            print(f"nhi-invoke: {text}", file=self._stderr, flush=True)
+
+    def _ms(self) -> int:
+        return int((time.monotonic() - self._started) * 1000)
+
+    def _issue(self, name: str) -> Grant:
+        audience, flag = self.audiences[name]
+        return self.runtimes[name].issue(
+            self.journal.tokens(audience, flag), self.journal.recorder(audience)
+        )
+
+    def _issue_all(self) -> dict[str, Grant]:
+        """Every broker's credential; several brokers exchange at the same time.
+
+        Every exchange is waited for, even after another failed or a signal arrived, so that
+        whatever was minted is recorded before cleanup runs (each is bounded by --timeout).
+        """
+        names = list(self.runtimes)
+        if len(names) == 1:
+            return {names[0]: self._issue(names[0])}
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        grants: dict[str, Grant] = {}
+        failure: BaseException | None = None
+        with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="nhi-issue") as pool:
+            futures = {name: pool.submit(self._issue, name) for name in names}
+            for name, future in futures.items():
+                try:
+                    grants[name] = future.result()
+                except BaseException as error:
+                    failure = failure or error
+        if failure is not None:
+            raise failure
+        return grants
+
+    def _serve(self, first: Mapping[str, Grant]) -> dict[str, dict[str, str]]:
+        """Serve the first credentials, re-issuing each from a fresh OIDC token when needed."""
+        endpoints = {}
+        for name, grant in first.items():
+
+            def issue(name: str = name) -> Grant:
+                return self._issue(name)
+
+            refresher = Refresher(grant, issue, self.plan.refresh_margin_seconds)
+            endpoints[name] = self.runtimes[name].endpoint(refresher)
+        self._host = CredentialHost(endpoints)
+        self._host.start()
+        return self._host.environments()
+
+    def begin(self, command_name: str) -> None:
+        """Record the start (before anything is issued: a ledger that cannot be written
+        fails here, with nothing to clean up)."""
+        plan = self.plan
+        self.journal.ledger.write(
+            InvocationStarted(
+                nhi_version=__version__,
+                ci=plan.ci.as_dict(),
+                step_source=plan.step_source,
+                token_source=plan.token_source,
+                command=command_name,
+                brokers=plan.broker_names,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                plans={p.broker: p.started_fields() for p in plan.brokers},
+            ),
+            _now(),
+        )
+
+    def open(self) -> dict[str, str]:
+        """Issue every grant and return the child's environment; after `begin`. Whatever
+        happens, `close` ends what was issued."""
+        plan = self.plan
+        first = self._issue_all()
+        served = self._serve(first) if plan.serve else None
+        env = child.build(
+            self.prepared.environ,
+            {name: [grant] for name, grant in first.items()},
+            plan.brokers,
+            invocation_id=plan.invocation_id,
+            step_id=plan.step_id,
+            token_variables=plan.stripped_variables,
+            served=served,
+        )
+        for grant in first.values():
+            self.say(
+                f"{plan.step_id} runs as {grant.principal} until "
+                f"{grant.expires_at:%H:%M:%S}Z (invocation {plan.invocation_id})"
+                + (", refreshed while it runs" if served is not None else "")
+            )
+        return env
+
+    def command_started(self) -> None:
+        self.journal.child_running = True
+
+    def command_ended(self) -> None:
+        """The command is gone: its endpoints end with it, whatever it left running."""
+        self.journal.child_running = False
+        if self._host is not None:
+            self._host.stop()
+
+    def command_exited(self, exit_code: int, signal: int | None) -> None:
+        self.journal.ledger.write(CommandExited(exit_code, signal, self._ms()), _now())
+
+    def failed(self, error: NhiError) -> None:
+        self.journal.ledger.write(
+            ErrorRecorded(error.exit_code, type(error).__name__, error.one_line()), _now()
+        )
+
+    def close(
+        self, exit_code: int, *, signal: int | None = None, ended: datetime | None = None
+    ) -> list[tuple[Grant, Release]]:
+        """Release every grant, finish the ledger, write the CI's summary. `ended` is when
+        the command ended (now, if it never ran). Harmless twice: the first result stands."""
+        if self._closed is not None:
+            return self._closed
+        self._closed = []
+        self.command_ended()
+        released = release_all(
+            self.journal, self.runtimes, self.audiences, ended or _now(), warn=self.say
+        )
+        self._closed = released
+        ledger = self.journal.ledger
+        ledger.write(
+            InvocationFinished(
+                exit_code=exit_code,
+                signal=signal,
+                retries=sum(r.retries.retries for r in self.runtimes.values()),
+                duration_ms=self._ms(),
+            ),
+            _now(),
+        )
+        self._summarize(released, exit_code)
+        return released
+
+    def _summarize(self, released: list[tuple[Grant, Release]], exit_code: int) -> None:
+        text = summary.markdown(self.plan, released, exit_code, self.journal.ledger.head)
+        try:
+            self.prepared.reporting.write_summary(text)
+        except OSError as exc:
+            self.say(f"warning: could not write the job summary: {exc.strerror}")

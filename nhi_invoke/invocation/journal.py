@@ -1,0 +1,87 @@
+"""What one invocation fetched and issued: every OIDC token (checked, masked) and every grant
+(masked, then recorded in the ledger) the moment it exists, from whichever thread."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from nhi_invoke import oidc
+from nhi_invoke.brokers.grants import Grant, GrantRecorder, TokenSupplier
+from nhi_invoke.ci.interface import Reporting, TokenSource
+from nhi_invoke.ledger.records import CredentialIssued
+from nhi_invoke.ledger.store import Ledger
+
+
+class Journal:
+    """The tokens and grants of one invocation (or of one recovery), and the ledger they go to."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        source: TokenSource,
+        reporting: Reporting,
+        *,
+        issued_purpose: str | None = None,
+    ) -> None:
+        self.ledger = ledger
+        # Renames the purpose of every grant issued (a recovery's are its own, not the run's).
+        self.issued_purpose = issued_purpose
+        self.source = source
+        self.reporting = reporting
+        self.grants: list[Grant] = []
+        # While the command runs (a --serve refresh) its output may be mid-line: a mask
+        # command must then start a line of its own, or the runner would not see it.
+        self.child_running = False
+        self._token_records: dict[str, dict[str, Any]] = {}
+        self._masked: set[str] = set()
+        self._lock = threading.Lock()
+
+    def mask(self, value: str) -> None:
+        with self._lock:
+            if value in self._masked:
+                return
+            self._masked.add(value)
+        self.reporting.mask(value, own_line=self.child_running)
+
+    def tokens(self, audience: str, audience_flag: str | None = None) -> TokenSupplier:
+        """Fetches, masks and pre-flight checks an OIDC token for one audience."""
+
+        def supply(fresh: bool) -> str:
+            token = self.source.fetch(audience)
+            self.mask(token)
+            claims = oidc.load_checked(token, audience, time.time(), audience_flag=audience_flag)
+            with self._lock:
+                self._token_records[audience] = {
+                    "claims": claims.recorded(),
+                    "fingerprint": oidc.fingerprint(token),
+                    "fresh": fresh,
+                }
+            return token
+
+        return supply
+
+    def recorder(self, audience: str) -> GrantRecorder:
+        """Records each grant as it is issued."""
+
+        def record(grant: Grant) -> None:
+            # Masked before anything else happens: nothing may print a secret unmasked.
+            for secret in grant.secrets:
+                self.mask(secret.reveal())
+            if self.issued_purpose is not None:
+                grant = dataclasses.replace(grant, purpose=self.issued_purpose)
+            with self._lock:
+                self.grants.append(grant)
+                oidc_record = self._token_records.get(audience, {})
+            self.ledger.write(CredentialIssued.of(grant, oidc_record), datetime.now(UTC))
+
+        return record
+
+    def adopt(self, grants: Iterable[Grant]) -> None:
+        """Take grants recorded earlier (by a crashed invocation) to release them."""
+        with self._lock:
+            self.grants.extend(grants)

@@ -1,0 +1,161 @@
+"""`nhi-invoke revoke`: finish what a crashed invocation could not.
+
+Reads the ledger (typed records), finds credentials issued and neither revoked nor recorded
+as expiring, and ends each through its broker's `recover`: the same release path an
+invocation uses, with the broker's plan rebuilt from the ledger (a fresh OIDC token from this
+step's CI where revoking needs one). Every action is appended to the ledger under the crashed
+invocation's id.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from nhi_invoke import brokers, settings
+from nhi_invoke.brokers.grants import Grant, Release
+from nhi_invoke.brokers.interface import BrokerPlan, CredentialBroker
+from nhi_invoke.ci import detect
+from nhi_invoke.ci.interface import NoReporting, Reporting, TokenSource
+from nhi_invoke.errors import ConfigError, NhiError
+from nhi_invoke.invocation.flow import release_all
+from nhi_invoke.invocation.journal import Journal
+from nhi_invoke.ledger import history, store
+from nhi_invoke.ledger import key as ledger_key
+from nhi_invoke.ledger.records import InvocationFinished, InvocationStarted, rfc3339
+from nhi_invoke.retry import RetryPolicy
+
+RECOVERED_BY = "nhi-invoke revoke"
+RECOVERY_ENTRY = "recovery-entry"  # a credential recovery itself issued, to revoke with
+
+
+@dataclass(frozen=True)
+class RecoveryRequest:
+    ledger: str | None
+    invocation: str | None
+    token_file: str | None
+    token_env: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What recovery did with one credential."""
+
+    invocation_id: str
+    principal: str
+    action: str  # revoked, expiring, skipped
+    detail: str
+    error: NhiError | None = None
+
+
+def _alive(started: InvocationStarted | None) -> bool:
+    """Whether the invocation's process still runs on this host."""
+    if started is None or started.pid is None or started.host != socket.gethostname():
+        return False
+    try:
+        os.kill(started.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Recovery:
+    def __init__(
+        self, environ: Mapping[str, str], source: TokenSource, reporting: Reporting, path: str
+    ) -> None:
+        self.environ = environ
+        self.source = source
+        self.reporting = reporting
+        self.path = path
+        self.policy = RetryPolicy()
+
+    def _runtimes(
+        self, started: InvocationStarted | None
+    ) -> tuple[dict[str, CredentialBroker], dict[str, tuple[str, str | None]]]:
+        """Each broker of the crashed invocation, from the plan its ledger recorded."""
+        runtimes: dict[str, CredentialBroker] = {}
+        audiences: dict[str, tuple[str, str | None]] = {}
+        for name, fields in (started.plans if started else {}).items():
+            declared = brokers.declaration(name, self.environ)
+            plan: BrokerPlan | None = (
+                declared.recovery_plan(fields, self.environ) if declared else None
+            )
+            if declared is None or plan is None:
+                continue  # its credentials are recorded with their expiry
+            runtimes[name] = brokers.runtime(declared)(plan, self.policy)
+            flag = declared.audience_option
+            audiences[name] = (plan.audience, "--" + flag.replace("_", "-") if flag else None)
+        return runtimes, audiences
+
+    def invocation(self, found: history.InvocationHistory) -> list[Outcome]:
+        started = found.started
+        ledger = store.Ledger(
+            self.path, found.invocation_id, found.step_id, key=ledger_key.load(self.environ)
+        )
+        # Whatever recovery itself issues (an entry session to revoke with) is named as such.
+        journal = Journal(ledger, self.source, self.reporting, issued_purpose=RECOVERY_ENTRY)
+        journal.adopt(issued.grant() for issued in found.open_credentials())
+        runtimes, audiences = self._runtimes(started)
+        released = release_all(
+            journal,
+            runtimes,
+            audiences,
+            found.last_seen,  # the crash came after the last thing the invocation wrote
+            recovering=True,
+        )
+        if found.finished is None:
+            ledger.write(
+                InvocationFinished(exit_code=None, recovered_by=RECOVERED_BY), datetime.now(UTC)
+            )
+        return [_outcome(found.invocation_id, g, r) for g, r in released]
+
+
+def _outcome(invocation_id: str, grant: Grant, release: Release) -> Outcome:
+    action = "revoked" if release.revoked else "expiring"
+    detail = release.failure or str(
+        release.detail.get("policy_name") or f"expires {rfc3339(grant.expires_at)}"
+    )
+    return Outcome(invocation_id, grant.principal, action, detail, release.error)
+
+
+def recover(request: RecoveryRequest, environ: Mapping[str, str]) -> list[Outcome]:
+    """Revoke or record every credential the ledger shows as still open."""
+    path = store.path_for(request.ledger, environ)
+    found = history.invocations(store.read(path))
+    if request.invocation is not None and request.invocation not in {
+        f.invocation_id for f in found
+    }:
+        raise ConfigError(
+            f"the ledger {path} has no invocation {request.invocation}",
+            "pass an invocation id from 'nhi-invoke audit show'",
+        )
+    _context, provider = detect.detect(environ)
+    source = detect.token_source(
+        environ,
+        provider,
+        token_file=settings.outside_run("token_file", request.token_file, environ),
+        token_env=settings.outside_run("token_env", request.token_env, environ),
+        policy=RetryPolicy(),
+    )
+    reporting = provider.reporting(environ) if provider is not None else NoReporting()
+    recovery = _Recovery(environ, source, reporting, path)
+    outcomes: list[Outcome] = []
+    for invocation in found:
+        if request.invocation is not None and invocation.invocation_id != request.invocation:
+            continue
+        if not invocation.open_credentials() and invocation.finished is not None:
+            continue
+        started = invocation.started
+        if request.invocation is None and invocation.finished is None and _alive(started):
+            pid = started.pid if started else None
+            outcomes.append(
+                Outcome(invocation.invocation_id, "-", "skipped", f"still running (pid {pid})")
+            )
+            continue
+        outcomes += recovery.invocation(invocation)
+    return outcomes

@@ -1,0 +1,81 @@
+"""The ledger read back as invocations: what each issued, and what is still open."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from nhi_invoke.ledger.records import (
+    CredentialClosed,
+    CredentialIssued,
+    Entry,
+    InvocationFinished,
+    InvocationStarted,
+)
+
+
+@dataclass(frozen=True)
+class InvocationHistory:
+    """Every event of one invocation, in ledger order."""
+
+    invocation_id: str
+    entries: tuple[Entry, ...]
+
+    @property
+    def step_id(self) -> str:
+        return self.entries[0].step_id
+
+    @property
+    def started(self) -> InvocationStarted | None:
+        return next(
+            (e.record for e in self.entries if isinstance(e.record, InvocationStarted)), None
+        )
+
+    @property
+    def started_at(self) -> datetime:
+        return next(
+            (e.time for e in self.entries if isinstance(e.record, InvocationStarted)),
+            self.entries[0].time,
+        )
+
+    @property
+    def last_seen(self) -> datetime:
+        """When the invocation last wrote anything (a crash came after it)."""
+        return self.entries[-1].time
+
+    @property
+    def issued(self) -> list[tuple[datetime, CredentialIssued]]:
+        return [(e.time, e.record) for e in self.entries if isinstance(e.record, CredentialIssued)]
+
+    @property
+    def finished(self) -> InvocationFinished | None:
+        return next(
+            (e.record for e in self.entries if isinstance(e.record, InvocationFinished)), None
+        )
+
+    def closing(self, fingerprint: str) -> CredentialClosed | None:
+        """How the credential with this fingerprint ended, if the ledger says."""
+        return next(
+            (
+                e.record
+                for e in self.entries
+                if isinstance(e.record, CredentialClosed) and e.record.fingerprint == fingerprint
+            ),
+            None,
+        )
+
+    def open_credentials(self) -> list[CredentialIssued]:
+        """Credentials issued and neither revoked nor recorded as expiring."""
+        closed = {
+            e.record.fingerprint for e in self.entries if isinstance(e.record, CredentialClosed)
+        }
+        return [issued for _, issued in self.issued if issued.fingerprint not in closed]
+
+
+def invocations(entries: Sequence[Entry]) -> list[InvocationHistory]:
+    """The ledger's invocations, in the order they first appear."""
+    grouped: dict[str, list[Entry]] = {}
+    for entry in entries:
+        grouped.setdefault(entry.invocation_id, []).append(entry)
+    return [InvocationHistory(i, tuple(found)) for i, found in grouped.items()]

@@ -1,0 +1,156 @@
+"""Settings for one invocation: flags > NHI_* variables > nhi-invoke.toml > defaults, validated.
+
+Every problem here is a configuration error (exit 78) that names the setting and its source.
+The core resolves its own options; each broker resolves its own (and says whether it was
+asked for anything at all).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nhi_invoke import brokers, settings
+from nhi_invoke.brokers.interface import BrokerDeclaration
+from nhi_invoke.ci.interface import CIContext
+from nhi_invoke.errors import ConfigError, UsageError
+from nhi_invoke.ledger.store import default_path
+from nhi_invoke.settings import config_file, validation
+from nhi_invoke.settings.option import Option, OptionValues
+
+
+@dataclass(frozen=True)
+class BrokerChoice:
+    """A broker the invocation uses, with its validated settings (of the broker's own type)."""
+
+    declaration: BrokerDeclaration[Any]
+    settings: Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings for one invocation: at least one broker."""
+
+    step_id: str
+    step_source: str
+    brokers: tuple[BrokerChoice, ...]
+    token_file: str | None
+    token_env: str | None
+    ledger_path: str
+    keep_oidc_env: bool
+    config_path: str | None
+    kill_grace_seconds: float
+    timeout_seconds: int
+    serve: bool
+    refresh_margin_seconds: int
+    expect_duration_seconds: int | None
+    warnings: tuple[str, ...] = field(default=())
+
+
+def _step(
+    given: Mapping[str, Any], environ: Mapping[str, str], context: CIContext
+) -> tuple[str, str, list[str]]:
+    """The step id, where it came from, and warnings when it had to be guessed."""
+    candidates = [
+        ("flag --step-id", given.get("step_id")),
+        ("NHI_STEP_ID", environ.get("NHI_STEP_ID") or None),
+        (f"{context.provider} step", context.step),
+    ]
+    for source, value in candidates:
+        if value is not None:
+            return validation.step_id(str(value), source), source, []
+    if context.job:
+        source = f"{context.provider} job"
+        warning = (
+            f"the step has no id, so the job name {context.job!r} names it; give the step "
+            "an 'id:' or pass --step-id so each step has its own name"
+        )
+        return validation.step_id(context.job, source), source, [warning]
+    return "local", "default", ["no step id: pass --step-id so the session names its step"]
+
+
+def _brokers(values: OptionValues, environ: Mapping[str, str]) -> tuple[BrokerChoice, ...]:
+    declared = brokers.declarations(environ)
+    chosen = []
+    for declaration in declared:
+        broker_settings = declaration.settings(values, environ)
+        if broker_settings is not None:
+            chosen.append(BrokerChoice(declaration, broker_settings))
+    if not chosen:
+        flags = ", ".join(values.options[d.requires].flag for d in declared)
+        raise ConfigError(
+            f"no cloud identity to issue: none of {flags} is given",
+            "pass at least one of them (or set it in nhi-invoke.toml)",
+        )
+    return tuple(chosen)
+
+
+def _check_given(given: Mapping[str, Any], options: Mapping[str, Option]) -> None:
+    unknown = sorted(set(given) - set(options))
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]!r}", "see 'nhi-invoke run --help'")
+
+
+def resolve(
+    given: Mapping[str, Any], environ: Mapping[str, str], context: CIContext, cwd: str
+) -> Settings:
+    """Merge what was given, NHI_* variables, nhi-invoke.toml and defaults; validate.
+
+    `given` holds the values passed as flags (or keyword arguments), by option name.
+    """
+    options = settings.by_name(environ)
+    _check_given(given, options)
+    explicit = given.get("config") or environ.get("NHI_CONFIG")
+    config_path = str(explicit or os.path.join(cwd, config_file.FILE_NAME))
+    data = config_file.load(config_path, explicit=explicit is not None)
+    # The step id comes first: it selects the [steps.<id>] table.
+    step_id, step_source, warnings = _step(given, environ, context)
+    values = OptionValues(
+        options,
+        given,
+        environ,
+        config_file.values(data, step_id, config_path, options),
+        config_path,
+    )
+    chosen = _brokers(values, environ)
+    serve = bool(values.get("serve"))
+    if serve:
+        for choice in chosen:
+            if not choice.declaration.serves:
+                title = choice.declaration.title
+                raise ConfigError(
+                    f"--serve: the {title} broker cannot serve its credentials (it has no "
+                    "endpoint protocol)",
+                    f"drop --serve, or issue the {title} credentials in a step of its own",
+                )
+    expect_duration = values.get("expect_duration")
+    if expect_duration is not None and expect_duration <= 0:
+        raise ConfigError(
+            f"--expect-duration {expect_duration} is not positive",
+            "give the command's expected run time in seconds",
+        )
+    token_file = values.get("token_file") or None
+    token_env = values.get("token_env") or None
+    if token_file is not None and token_env is not None:
+        raise ConfigError(
+            "both a token file and a token variable are given",
+            "pass only one of --token-file and --token-env",
+        )
+    return Settings(
+        step_id=step_id,
+        step_source=step_source,
+        brokers=chosen,
+        token_file=token_file,
+        token_env=token_env,
+        ledger_path=values.get("ledger") or default_path(environ),
+        keep_oidc_env=bool(values.get("keep_oidc_env")),
+        config_path=config_path if data is not None else None,
+        serve=serve,
+        timeout_seconds=values.get("timeout"),
+        refresh_margin_seconds=values.get("refresh_margin"),
+        expect_duration_seconds=expect_duration,
+        kill_grace_seconds=values.get("kill_grace"),
+        warnings=tuple(warnings),
+    )

@@ -32,20 +32,24 @@ set +e
 code=$?
 set -e
 
-# The outputs: names only, read back from this run's ledger lines.
+# The outputs: names only, read back from this run's ledger lines (through nhi-invoke's own
+# ledger reader, so the action and `audit show` read the same records).
 "$NHI_PYTHON" - <<'PY' >> "$GITHUB_OUTPUT"
-import json, os
-try:
-    with open(os.environ["NHI_LEDGER"], encoding="utf-8") as handle:
-        events = [json.loads(line) for line in handle.readlines()[int(os.environ["NHI_LINES_BEFORE"]):]]
-except FileNotFoundError:
-    events = []
-started = next((e for e in events if e["event"] == "invocation.started"), {})
-child = {e["cloud"]: e["principal"] for e in events
-         if e["event"] == "credential.issued" and e.get("purpose") == "child"}
-print(f"invocation-id={started.get('invocation_id', '')}")
+import os
+from nhi_invoke.ledger import history, store
+from nhi_invoke.ledger.records import CredentialIssued
+
+path, before = os.environ["NHI_LEDGER"], int(os.environ["NHI_LINES_BEFORE"])
+entries = [e for e in store.read(path) if e.number > before] if os.path.exists(path) else []
+runs = history.invocations(entries)
+child = {
+    e.record.broker: e.record.principal
+    for e in entries
+    if isinstance(e.record, CredentialIssued) and e.record.purpose == "child"
+}
+print(f"invocation-id={runs[0].invocation_id if runs else ''}")
 print(f"aws-principal-arn={child.get('aws', '')}")
 print(f"gcp-service-account={child.get('gcp', '')}")
-print(f"ledger-path={os.environ['NHI_LEDGER']}")
+print(f"ledger-path={path}")
 PY
 exit "$code"

@@ -1,10 +1,12 @@
 """The one HTTP seam: every outbound request of nhi-invoke goes through `request()`.
 
-CI token endpoints, the lean STS client (the web identity exchange and the signed chained
-call), the GCP exchange (through google-auth's transport adapter) and issuer discovery all
-call this function, so network behaviour (timeouts and the retry deadline today; proxies and
-CA bundles next) is decided here and nowhere else. It is the standard library: cloud SDKs are
-too heavy for the common path (`import boto3` alone costs more than the whole exchange).
+CI token endpoints, issuer discovery and every broker's exchanges call this function, either
+directly or through an adapter to an SDK's transport interface (which does no I/O of its
+own), so network behaviour (timeouts and the retry deadline today; proxies and CA bundles
+next) is decided here and nowhere else. The one exception is a call a broker makes through an
+SDK's own client (the IAM calls of a revocation): that SDK's HTTP stack reads the same proxy
+and CA-bundle variables itself. It is the standard library: importing a cloud SDK alone costs
+more than the whole exchange on the common path.
 """
 
 from __future__ import annotations

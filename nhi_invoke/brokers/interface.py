@@ -109,7 +109,7 @@ class BrokerDeclaration(ABC, Generic[S]):
     """What a broker declares without importing its SDK. `S` is its settings type."""
 
     name: ClassVar[str]  # the registry name; also the ledger's `cloud` field
-    title: ClassVar[str]  # as people write it: "AWS", "GCP"
+    title: ClassVar[str]  # as people write it, in messages and `--help` panels
     options: ClassVar[tuple[Option, ...]]
     # The option that asks for this broker; named when nothing at all was asked for.
     requires: ClassVar[str]

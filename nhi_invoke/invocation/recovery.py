@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,7 +19,7 @@ from nhi_invoke import brokers, settings
 from nhi_invoke.brokers.grants import Grant, Release
 from nhi_invoke.brokers.interface import BrokerPlan, CredentialBroker
 from nhi_invoke.ci import detect
-from nhi_invoke.ci.interface import NoReporting, Reporting, TokenSource
+from nhi_invoke.ci.interface import CIProvider, NoReporting, Reporting, TokenSource
 from nhi_invoke.errors import ConfigError, NhiError
 from nhi_invoke.invocation.flow import release_all
 from nhi_invoke.invocation.journal import Journal
@@ -117,13 +117,22 @@ class _Recovery:
 
 def _outcome(invocation_id: str, grant: Grant, release: Release) -> Outcome:
     action = "revoked" if release.revoked else "expiring"
-    detail = release.failure or str(
-        release.detail.get("policy_name") or f"expires {rfc3339(grant.expires_at)}"
-    )
+    how = ", ".join(f"{k}={v}" for k, v in release.detail.items() if isinstance(v, str))
+    if release.failure is not None:
+        detail = release.failure
+    elif release.revoked:
+        detail = f"{release.method}: {how}" if how else release.method
+    else:
+        detail = f"expires {rfc3339(grant.expires_at)}"
     return Outcome(invocation_id, grant.principal, action, detail, release.error)
 
 
-def recover(request: RecoveryRequest, environ: Mapping[str, str]) -> list[Outcome]:
+def recover(
+    request: RecoveryRequest,
+    environ: Mapping[str, str],
+    *,
+    providers: Sequence[CIProvider] = detect.PROVIDERS,
+) -> list[Outcome]:
     """Revoke or record every credential the ledger shows as still open."""
     path = store.path_for(request.ledger, environ)
     found = history.invocations(store.read(path))
@@ -134,7 +143,7 @@ def recover(request: RecoveryRequest, environ: Mapping[str, str]) -> list[Outcom
             f"the ledger {path} has no invocation {request.invocation}",
             "pass an invocation id from 'nhi-invoke audit show'",
         )
-    _context, provider = detect.detect(environ)
+    _context, provider = detect.detect(environ, providers)
     source = detect.token_source(
         environ,
         provider,

@@ -1,8 +1,8 @@
 """`--serve`: short credentials served to the command for exactly as long as it runs.
 
 One loopback HTTP host; each broker mounts its endpoint (`CredentialBroker.endpoint`), which
-speaks a protocol the broker's SDKs already read (AWS's container credentials, GCP's metadata
-server…), below `/<random path>/<broker name>` on 127.0.0.1. The host is started after the
+speaks a protocol the broker's SDKs already read (a container-credentials endpoint, a
+metadata server…), below `/<random path>/<broker name>` on 127.0.0.1. The host is started after the
 first credentials are issued and stopped the moment the command exits. A credential is
 re-issued, from a fresh OIDC token, when the command asks for it and it has less than the
 refresh margin left; each new one is recorded like the first.

@@ -2,7 +2,8 @@
 
 An `Option` is written once, next to what it configures (the core here in `core.py`, each
 broker in its declaration module), and serves every way a value can arrive: the `run` flag,
-the `NHI_*` variable (and fallbacks such as `AWS_REGION`), the `nhi-invoke.toml` key, and the
+the `NHI_*` variable (and fallbacks such as an SDK's own region variable), the
+`nhi-invoke.toml` key, and the
 Python API's keyword argument (the option's `name`). Precedence: flag or keyword > variables
 in order > config file > default.
 """
@@ -43,7 +44,7 @@ class Source:
 class Option:
     """How one setting is named, typed, found, defaulted, described and checked."""
 
-    name: str  # the Python name, also the API keyword: "aws_role_arn"
+    name: str  # the Python name, also the API keyword: "<broker>_role_arn"
     help: str
     group: str  # the broker it belongs to, or "invocation"
     kind: Kind = Kind.TEXT

@@ -5,50 +5,48 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.runs import (
+    CHILD,
+    FIRST_RUN_AT,
+    NHI,
+    RUNS,
+    Result,
+    assert_no_leak,
+    child_command,
+    deny_policies,
+    iam_client,
+    imported_packages,
+    ledger_events,
+    ledger_path,
+    run_nhi,
+)
 from tests.fault_proxy import FaultProxy
 
-NHI = shutil.which("nhi-invoke", path=os.path.dirname(sys.executable)) or "nhi-invoke"
-CHILD = str(Path(__file__).with_name("child_identity.py"))
 READY_TIMEOUT = 60
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def masked(self) -> set[str]:
-        """The values nhi-invoke registered with `::add-mask::`."""
-        prefix = "::add-mask::"
-        return {line[len(prefix) :] for line in self.stdout.splitlines() if line.startswith(prefix)}
-
-    @property
-    def secrets(self) -> set[str]:
-        """The masked values that are secret. Access key ids are masked too (as
-        configure-aws-credentials does) but are not secret: the ledger records them so that
-        CloudTrail events can be tied to the invocation."""
-        return {v for v in self.masked if not re.fullmatch(r"(ASIA|AKIA)[A-Z0-9]{16}", v)}
-
-    @property
-    def unmasked_stdout(self) -> str:
-        return "\n".join(
-            line for line in self.stdout.splitlines() if not line.startswith("::add-mask::")
-        )
+# Shared with the tests through tests/e2e/runs.py; kept importable from here too.
+__all__ = [
+    "CHILD",
+    "NHI",
+    "Result",
+    "assert_no_leak",
+    "child_command",
+    "deny_policies",
+    "iam_client",
+    "imported_packages",
+    "ledger_events",
+    "ledger_path",
+    "run_nhi",
+]
 
 
 @pytest.fixture(scope="session")
@@ -108,39 +106,6 @@ def github_env(base_env: dict[str, str], sandbox: dict[str, Any], tmp_path: Path
     return base_env | sandbox["environ"] | {"RUNNER_TEMP": str(runner_temp)}
 
 
-def ledger_path(env: dict[str, str]) -> Path:
-    return Path(env["RUNNER_TEMP"]) / "nhi-invoke" / "ledger.jsonl"
-
-
-def ledger_events(env: dict[str, str]) -> list[dict[str, Any]]:
-    path = ledger_path(env)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-# Every run of the current test, for the secret-leak sweep after it, and when the first began.
-_RUNS: list[Result] = []
-_FIRST_RUN_AT: list[float] = []
-
-
-def run_nhi(args: list[str], env: dict[str, str], timeout: float = 60, **kwargs: Any) -> Result:
-    if not _FIRST_RUN_AT:
-        _FIRST_RUN_AT.append(time.time())
-    done = subprocess.run(
-        [NHI, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        **kwargs,
-    )
-    result = Result(done.returncode, done.stdout, done.stderr)
-    _RUNS.append(result)
-    return result
-
-
 def _reported_secrets(root: Path) -> tuple[set[str], set[Path]]:
     """Secrets the test's child commands reported (and the report files holding them)."""
     secrets: set[str] = set()
@@ -162,14 +127,14 @@ def secret_leak_sweep(tmp_path: Path) -> Iterator[None]:
     `::add-mask::` lines) or stderr, nor in any file written during the test's runs (ledgers,
     job summaries, $GITHUB_ENV, $GITHUB_OUTPUT, temporary files), but the child's own report.
     Files the test wrote before its first run (a token file it passes in) are inputs."""
-    _RUNS.clear()
-    _FIRST_RUN_AT.clear()
+    RUNS.clear()
+    FIRST_RUN_AT.clear()
     yield
-    if not _RUNS:
+    if not RUNS:
         return
     reported, reports = _reported_secrets(tmp_path)
-    secrets = reported | {s for run in _RUNS for s in run.secrets}
-    since = _FIRST_RUN_AT[0]
+    secrets = reported | {s for run in RUNS for s in run.secrets}
+    since = FIRST_RUN_AT[0]
     files = [
         p
         for p in tmp_path.rglob("*")
@@ -180,72 +145,11 @@ def secret_leak_sweep(tmp_path: Path) -> Iterator[None]:
         and p.stat().st_size < 5_000_000
     ]
     for secret in secrets:
-        for run in _RUNS:
+        for run in RUNS:
             assert secret not in run.unmasked_stdout, "a secret in stdout"
             assert secret not in run.stderr, "a secret in stderr"
         for path in files:
             assert secret not in path.read_text(errors="replace"), f"a secret in {path}"
-
-
-def child_command(report: Path) -> list[str]:
-    """A child that proves its identity with boto3 and reports what it was given."""
-    return [sys.executable, CHILD, str(report)]
-
-
-def assert_no_leak(result: Result, secrets: set[str], *files: Path) -> None:
-    """No secret outside `::add-mask::` lines: not in stdout, stderr, or any file given."""
-    for secret in secrets:
-        assert secret, "an empty secret cannot be checked"
-        assert secret not in result.unmasked_stdout
-        assert secret not in result.stderr
-        for path in files:
-            if path.exists():
-                assert secret not in path.read_text(errors="replace"), f"secret in {path}"
-
-
-def imported_packages(args: list[str], env: dict[str, str]) -> set[str]:
-    """The top-level packages a real `nhi-invoke ARGS` imports, read from `-X importtime`."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "nhi_invoke", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    imported = {
-        line.split("|")[-1].strip().split(".")[0]
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:")
-    }
-    assert "nhi_invoke" in imported, "importtime printed nothing"
-    return imported
-
-
-def iam_client(sandbox: dict[str, Any]) -> Any:
-    """boto3's IAM client on the sandbox's moto server (moto accepts any credentials)."""
-    import boto3  # noqa: PLC0415
-
-    return boto3.client(
-        "iam",
-        endpoint_url=sandbox["aws_endpoint"],
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
-def deny_policies(sandbox: dict[str, Any], role: str = "nhi-sandbox-deploy") -> dict[str, str]:
-    """The target role's `nhi-revoked-*` policies: name -> the aws:userid each denies."""
-    iam = iam_client(sandbox)
-    found = {}
-    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-        if name.startswith("nhi-revoked-"):
-            document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-            (statement,) = document["Statement"]
-            assert statement["Effect"] == "Deny"
-            found[name] = statement["Condition"]["StringEquals"]["aws:userid"]
-    return found
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.action_harness import run_action
-from tests.e2e.conftest import CHILD
+from tests.e2e.runs import CHILD
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parent.parent.parent

@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.e2e.conftest import ledger_events, ledger_path, run_nhi
+from tests.e2e.runs import ledger_events, ledger_path, run_nhi
 
 pytestmark = pytest.mark.e2e
 FIXTURES = Path(__file__).parent.parent / "fixtures"

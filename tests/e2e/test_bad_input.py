@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.e2e.conftest import ledger_events, run_nhi
+from tests.e2e.runs import ledger_events, run_nhi
 
 pytestmark = pytest.mark.e2e
 TEST_KEY = "not-a-secret-test-signing-key-of-32-bytes!"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import imported_packages, run_nhi
+from tests.e2e.runs import imported_packages, run_nhi
 
 pytestmark = pytest.mark.e2e
 ROLE = "arn:aws:iam::123456789012:role/deploy"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import NHI, ledger_events, run_nhi
+from tests.e2e.runs import NHI, ledger_events, run_nhi
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ledger_events, run_nhi
+from tests.e2e.runs import ledger_events, run_nhi
 from tests.fault_proxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import NHI, ledger_path, run_nhi
+from tests.e2e.runs import NHI, ledger_path, run_nhi
 
 pytestmark = pytest.mark.e2e
 

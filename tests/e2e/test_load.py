@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import NHI, deny_policies, ledger_events, ledger_path, run_nhi
+from tests.e2e.runs import NHI, deny_policies, ledger_events, ledger_path, run_nhi
 
 pytestmark = pytest.mark.e2e
 INVOCATIONS = 50

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.e2e.conftest import (
+from tests.e2e.runs import (
     NHI,
     child_command,
     deny_policies,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import (
+from tests.e2e.runs import (
     assert_no_leak,
     child_command,
     ledger_events,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import (
+from tests.e2e.runs import (
     assert_no_leak,
     imported_packages,
     ledger_events,

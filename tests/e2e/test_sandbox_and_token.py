@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import child_command, run_nhi
+from tests.e2e.runs import child_command, run_nhi
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import assert_no_leak, ledger_events, ledger_path, run_nhi
+from tests.e2e.runs import assert_no_leak, ledger_events, ledger_path, run_nhi
 
 pytestmark = pytest.mark.e2e
 CHILD = str(Path(__file__).with_name("child_served.py"))

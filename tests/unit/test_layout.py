@@ -1,0 +1,62 @@
+"""The cut: nothing outside a broker's package names its cloud, and modules stay readable.
+
+The same check as `git grep -il 'gcp\\|google' nhi_invoke/` (and likewise for AWS), over every
+module on disk, so a new file is checked before it is committed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "nhi_invoke"
+# Audit rules read other people's pipelines and policies, which name clouds by nature: the
+# pipeline scanners (one module per CI dialect, in time) and the trust-policy linter, with
+# its command. `audit show` reads our own ledger and must not.
+AUDIT_RULES = re.compile(
+    r"nhi_invoke/(audit/(pipelines?(_files)?(/.*)?|trust_policy)\.py|cli/audit\.py)$"
+)
+MAX_LINES = 400
+# Being split by CI dialect on its own branch (issue 17 leaves it to that work).
+TOO_LONG_FOR_NOW = {"nhi_invoke/audit/pipeline_files.py"}
+
+
+def _modules() -> dict[str, str]:
+    return {
+        str(path.relative_to(ROOT)): path.read_text(encoding="utf-8")
+        for path in sorted(PACKAGE.rglob("*.py"))
+    }
+
+
+def _mentioning(pattern: str) -> set[str]:
+    words = re.compile(pattern, re.IGNORECASE)
+    return {path for path, text in _modules().items() if words.search(text)}
+
+
+def _allowed(broker: str, path: str) -> bool:
+    # The registry names every broker; each broker's emulator names its cloud.
+    named_here = ("nhi_invoke/brokers/__init__.py", f"nhi_invoke/sandbox/{broker}.py")
+    return (
+        path.startswith(f"nhi_invoke/brokers/{broker}/")
+        or path in named_here
+        or AUDIT_RULES.search(path) is not None
+    )
+
+
+@pytest.mark.parametrize(("broker", "words"), [("gcp", r"gcp|google"), ("aws", r"aws|amazon|boto")])
+def test_only_the_brokers_package_names_its_cloud(broker: str, words: str) -> None:
+    found = _mentioning(words)
+    assert f"nhi_invoke/brokers/{broker}/declaration.py" in found  # the scan sees them
+    assert sorted(path for path in found if not _allowed(broker, path)) == []
+
+
+def test_modules_stay_readable_in_one_sitting() -> None:
+    long = {
+        path: text.count("\n")
+        for path, text in _modules().items()
+        if text.count("\n") > MAX_LINES and path not in TOO_LONG_FOR_NOW
+    }
+    assert long == {}

@@ -6,7 +6,8 @@ secrets broker), in two parts.
   variables), and how to rebuild that plan from the ledger after a crash. `--help` and
   `--dry-run` load only this part.
 - A *runtime* (`CredentialBroker`), imported only when a run uses the broker: it issues
-  grants, releases each one, recovers them after a crash, and may serve them under `--serve`.
+  grants, releases each one, recovers them after a crash, and may serve them under `--serve`
+  (an `Endpoint`, see `serving.py`).
 
 `nhi_invoke/brokers/__init__.py` maps names to declarations; nothing outside a broker's
 package knows what a broker does.
@@ -15,15 +16,16 @@ package knows what a broker does.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from nhi_invoke.brokers.grants import Grant, GrantRecorder, Release, TokenSupplier
 from nhi_invoke.ci.interface import CIContext
 
 if TYPE_CHECKING:
+    from nhi_invoke.brokers.serving import CurrentGrant, Endpoint
     from nhi_invoke.retry import RetryOutcome, RetryPolicy
     from nhi_invoke.settings.option import Option, OptionValues
 
@@ -139,42 +141,6 @@ class BrokerDeclaration(ABC, Generic[S]):
         return principal
 
 
-@dataclass(frozen=True)
-class Reply:
-    """An endpoint's answer to one request."""
-
-    status: int
-    content_type: str
-    body: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-class CurrentGrant(Protocol):
-    """The credential an endpoint serves: re-issued when it is about to expire."""
-
-    @property
-    def current(self) -> Grant:
-        """The latest grant, as it is."""
-        ...
-
-    def get(self) -> Grant:
-        """The latest grant, re-issued first if it has less than the margin left."""
-        ...
-
-
-class Endpoint(ABC):
-    """One broker's credentials served on the loopback host under --serve, in a protocol its
-    SDKs already read. Mounted below a random path; stopped when the command exits."""
-
-    @abstractmethod
-    def environment(self, base_url: str) -> dict[str, str]:
-        """The variables that point the child's SDKs at `base_url` (values are secrets)."""
-
-    @abstractmethod
-    def handle(self, path: str, headers: Mapping[str, str]) -> Reply:
-        """Answer a GET for `path`, relative to `base_url` ("" for the base itself)."""
-
-
 class CredentialBroker(ABC):
     """Issues and ends one invocation's credentials from one source."""
 
@@ -206,6 +172,3 @@ class CredentialBroker(ABC):
     def endpoint(self, grant: CurrentGrant) -> Endpoint:
         """The --serve endpoint for `grant`; only brokers whose declaration `serves`."""
         raise NotImplementedError(f"{type(self).__name__} has no --serve endpoint")
-
-
-BrokerFactory = Callable[[BrokerPlan, "RetryPolicy"], CredentialBroker]

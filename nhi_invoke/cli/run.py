@@ -93,7 +93,7 @@ def run(
     """Run a command with credentials minted for this one invocation."""
     if not command:
         raise typer.BadParameter("no command given; put it after '--'", param_hint="CMD")
-    from nhi_invoke.invocation.flow import RunRequest, prepare  # noqa: PLC0415
+    from nhi_invoke.invocation.prepare import RunRequest, prepare  # noqa: PLC0415
 
     request = RunRequest(
         given={name: tuple(v) if isinstance(v, list) else v for name, v in given.items()},

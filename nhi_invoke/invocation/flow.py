@@ -1,6 +1,5 @@
 """One invocation's credentials, start to end: the only module that knows their order.
 
-prepare(): what was given + environment -> Plan (no network, no token; `--dry-run` stops here).
 Invocation.begin(), .open(): record the start; issue every broker's grants (concurrently),
 record each the moment it exists, serve them with --serve, build the child's environment.
 Invocation.close(): release every grant (revoke what can be, record the rest), finish the
@@ -16,20 +15,17 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from nhi_invoke import __version__, brokers, naming
+from nhi_invoke import __version__, brokers
 from nhi_invoke.brokers.grants import CHILD, Grant, Release, expiring
-from nhi_invoke.brokers.interface import BrokerDeclaration, CredentialBroker
-from nhi_invoke.ci import detect
-from nhi_invoke.ci.interface import CIProvider, NoReporting, Reporting, TokenSource
+from nhi_invoke.brokers.interface import CredentialBroker
 from nhi_invoke.errors import NhiError
 from nhi_invoke.invocation import child, summary
 from nhi_invoke.invocation.journal import Journal
-from nhi_invoke.invocation.serve import CredentialHost, Refresher
+from nhi_invoke.invocation.prepare import Prepared
 from nhi_invoke.ledger import key as ledger_key
 from nhi_invoke.ledger.records import (
     CommandExited,
@@ -39,71 +35,11 @@ from nhi_invoke.ledger.records import (
     InvocationStarted,
 )
 from nhi_invoke.ledger.store import Ledger
-from nhi_invoke.plan import Plan, build
-from nhi_invoke.retry import RetryPolicy
-from nhi_invoke.settings.resolve import resolve
+
+if TYPE_CHECKING:
+    from nhi_invoke.invocation.serve import CredentialHost
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, never a cloud or input problem
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """What an invocation was asked to do: option values by name (flags or keyword
-    arguments), and the command."""
-
-    given: Mapping[str, Any]
-    command: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A plan plus what carrying it out needs that a plan must not hold (the environment)."""
-
-    plan: Plan
-    declarations: tuple[BrokerDeclaration[Any], ...]  # one per plan.brokers, in order
-    token_source: TokenSource
-    environ: Mapping[str, str]
-    retry_policy: RetryPolicy
-    reporting: Reporting
-
-
-def prepare(
-    request: RunRequest,
-    environ: Mapping[str, str],
-    cwd: str,
-    *,
-    policy: RetryPolicy | None = None,
-    entropy: Callable[[int], bytes] = os.urandom,
-    providers: Sequence[CIProvider] = detect.PROVIDERS,
-) -> Prepared:
-    """Resolve settings, detect the CI and decide the plan. No network, no token."""
-    context, provider = detect.detect(environ, providers)
-    settings = resolve(request.given, environ, context, cwd)
-    policy = policy or RetryPolicy(total_seconds=settings.timeout_seconds)
-    source = detect.token_source(
-        environ,
-        provider,
-        token_file=settings.token_file,
-        token_env=settings.token_env,
-        policy=policy,
-    )
-    plan = build(
-        settings,
-        context,
-        invocation_id=naming.invocation_id(entropy(10)),
-        command=request.command,
-        token_source=source.description,
-        inherited=tuple(environ),
-        extra_token_variables=(settings.token_env,) if settings.token_env else (),
-    )
-    return Prepared(
-        plan=plan,
-        declarations=tuple(c.declaration for c in settings.brokers),
-        token_source=source,
-        environ=environ,
-        retry_policy=policy,
-        reporting=provider.reporting(environ) if provider is not None else NoReporting(),
-    )
 
 
 def _now() -> datetime:
@@ -227,6 +163,8 @@ class Invocation:
 
     def _serve(self, first: Mapping[str, Grant]) -> dict[str, dict[str, str]]:
         """Serve the first credentials, re-issuing each from a fresh OIDC token when needed."""
+        from nhi_invoke.invocation.serve import CredentialHost, Refresher  # noqa: PLC0415
+
         endpoints = {}
         for name, grant in first.items():
 

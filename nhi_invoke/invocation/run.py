@@ -13,7 +13,8 @@ from typing import TextIO
 
 from nhi_invoke.errors import ConfigError, NhiError
 from nhi_invoke.invocation import child, process
-from nhi_invoke.invocation.flow import EXIT_INTERNAL, Invocation, Prepared
+from nhi_invoke.invocation.flow import EXIT_INTERNAL, Invocation
+from nhi_invoke.invocation.prepare import Prepared
 
 
 def run(prepared: Prepared, *, quiet: bool = False, stderr: TextIO | None = None) -> int:

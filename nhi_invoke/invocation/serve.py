@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from nhi_invoke.brokers.grants import Grant
-from nhi_invoke.brokers.interface import Endpoint, Reply
+from nhi_invoke.brokers.serving import Endpoint, Reply
 from nhi_invoke.diagnostics import Log
 from nhi_invoke.errors import NhiError
 

@@ -16,7 +16,7 @@ from nhi_invoke import brokers, settings
 from nhi_invoke.brokers.interface import BrokerDeclaration
 from nhi_invoke.ci.interface import CIContext
 from nhi_invoke.errors import ConfigError, UsageError
-from nhi_invoke.ledger.store import default_path
+from nhi_invoke.ledger.location import default_path
 from nhi_invoke.settings import config_file, validation
 from nhi_invoke.settings.option import Option, OptionValues
 

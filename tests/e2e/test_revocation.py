@@ -350,6 +350,7 @@ def test_kill_9_then_nhi_invoke_revoke_denies_the_session(
     events = ledger_events(github_env)
     revoked = [e for e in events if e["event"] == "credential.revoked"]
     assert revoked[0]["principal_id"] == session
+    assert revoked[0]["role"] == "nhi-sandbox-deploy"  # as a run records it, role included
     assert revoked[0]["recovered"] is True
     assert events[-1]["event"] == "invocation.finished"
     assert events[-1]["recovered"] is True

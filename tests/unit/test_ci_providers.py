@@ -202,3 +202,32 @@ def test_token_env_names_a_missing_variable() -> None:
     source = token_source({}, None, token_file=None, token_env="MY_TOKEN", policy=FAST)
     with pytest.raises(ConfigError, match="MY_TOKEN"):
         source.fetch("a")
+
+
+def test_github_masks_on_stdout_line_by_line(capsys: pytest.CaptureFixture[str]) -> None:
+    reporting = GitHubActions().reporting({})
+    reporting.mask("first\nsecond")
+    reporting.mask("third", own_line=True)
+    assert capsys.readouterr().out == (
+        "::add-mask::first\n::add-mask::second\n\n::add-mask::third\n"
+    )
+
+
+def test_github_writes_the_summary_and_outputs_to_the_job_files(tmp_path: Path) -> None:
+    summary, outputs = tmp_path / "summary.md", tmp_path / "output"
+    environ = {"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}
+    reporting = GitHubActions().reporting(environ)
+    reporting.write_summary("### one\n")
+    reporting.write_summary("### two\n")
+    reporting.set_outputs({"invocation-id": "abc", "ledger-path": "/l"})
+    assert summary.read_text() == "### one\n### two\n"
+    assert outputs.read_text() == "invocation-id=abc\nledger-path=/l\n"
+    with pytest.raises(ValueError, match="one line"):
+        reporting.set_outputs({"x": "a\nb"})
+
+
+def test_other_cis_report_nothing(tmp_path: Path) -> None:
+    reporting = GitLabCI().reporting({"GITHUB_STEP_SUMMARY": str(tmp_path / "s")})
+    reporting.write_summary("### x\n")
+    reporting.set_outputs({"a": "b"})
+    assert list(tmp_path.iterdir()) == []

@@ -17,7 +17,8 @@ import pytest
 
 from nhi_invoke.ci.interface import CIContext
 from nhi_invoke.errors import ConfigError, RefusedError
-from nhi_invoke.invocation.flow import Invocation, Prepared, RunRequest, prepare
+from nhi_invoke.invocation.flow import Invocation
+from nhi_invoke.invocation.prepare import Prepared, RunRequest, prepare
 from nhi_invoke.invocation.recovery import RecoveryRequest, recover
 from nhi_invoke.retry import RetryPolicy
 from tests.fake_broker.service import SecretsService

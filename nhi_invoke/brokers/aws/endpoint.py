@@ -8,7 +8,7 @@ import json
 import secrets
 from collections.abc import Mapping
 
-from nhi_invoke.brokers.interface import CurrentGrant, Endpoint, Reply
+from nhi_invoke.brokers.serving import CurrentGrant, Endpoint, Reply
 
 _EXPIRATION_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 

@@ -29,7 +29,8 @@ from nhi_invoke.brokers.grants import (
     TokenSupplier,
     expiring,
 )
-from nhi_invoke.brokers.interface import CredentialBroker, CurrentGrant, Endpoint
+from nhi_invoke.brokers.interface import CredentialBroker
+from nhi_invoke.brokers.serving import CurrentGrant, Endpoint
 from nhi_invoke.errors import ConfigError, RefusedError, UnavailableError
 from nhi_invoke.retry import Retryable, RetryOutcome, RetryPolicy, call_with_retries
 

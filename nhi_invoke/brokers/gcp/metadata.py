@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from nhi_invoke.brokers.gcp.plan import METADATA_VARIABLES, GcpPlan
-from nhi_invoke.brokers.interface import CurrentGrant, Endpoint, Reply
+from nhi_invoke.brokers.serving import CurrentGrant, Endpoint, Reply
 
 PREFIX = "/computeMetadata/v1/"
 _FLAVOR = {"Metadata-Flavor": "Google"}

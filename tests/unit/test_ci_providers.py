@@ -152,6 +152,15 @@ def test_gitlab_picks_the_id_token_whose_audience_matches() -> None:
     assert GitLabCI().fetch_token(environ, "sts.amazonaws.com", FAST) == aws
 
 
+def test_gitlab_reads_any_nhi_id_token_name_and_keeps_them_from_the_child() -> None:
+    vault = _token(aud="https://bao.example:8200")
+    environ = {"GITLAB_CI": "true", "NHI_ID_TOKEN_VAULT": vault, "NHI_ID_TOKEN": _token()}
+    assert GitLabCI().fetch_token(environ, "https://bao.example:8200", FAST) == vault
+    context = GitLabCI().context(environ)
+    assert context is not None
+    assert {"NHI_ID_TOKEN", "NHI_ID_TOKEN_VAULT"} <= set(context.token_variables)
+
+
 def test_gitlab_without_id_tokens_says_how_to_declare_one() -> None:
     with pytest.raises(ConfigError) as caught:
         GitLabCI().fetch_token({"GITLAB_CI": "true"}, "sts.amazonaws.com", FAST)

@@ -140,6 +140,10 @@ class BrokerDeclaration(ABC, Generic[S]):
         """A principal as `audit show` prints it."""
         return principal
 
+    def audience_flag(self) -> str | None:
+        """The flag that sets its OIDC audience, for hints about a token's audience."""
+        return next((o.flag for o in self.options if o.name == self.audience_option), None)
+
 
 class CredentialBroker(ABC):
     """Issues and ends one invocation's credentials from one source."""

@@ -114,15 +114,12 @@ class Invocation:
             for d, p in zip(prepared.declarations, self.plan.brokers, strict=True)
         }
         self.audiences = {
-            d.name: (p.audience, self._flag(d.audience_option))
+            d.name: (p.audience, d.audience_flag())
             for d, p in zip(prepared.declarations, self.plan.brokers, strict=True)
         }
         self._started = time.monotonic()
         self._host: CredentialHost | None = None
         self._closed: list[tuple[Grant, Release]] | None = None
-
-    def _flag(self, option: str | None) -> str | None:
-        return None if option is None else "--" + option.replace("_", "-")
 
     def say(self, text: str) -> None:
         if not self._quiet:

@@ -88,8 +88,7 @@ class _Recovery:
             if declared is None or plan is None:
                 continue  # its credentials are recorded with their expiry
             runtimes[name] = brokers.runtime(declared)(plan, self.policy)
-            flag = declared.audience_option
-            audiences[name] = (plan.audience, "--" + flag.replace("_", "-") if flag else None)
+            audiences[name] = (plan.audience, declared.audience_flag())
         return runtimes, audiences
 
     def invocation(self, found: history.InvocationHistory) -> list[Outcome]:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from nhi_invoke import oidc
 from nhi_invoke.brokers.aws import botocore_clients
 from nhi_invoke.brokers.aws.codes import CONFIG_CODES, TOKEN_CODES, retryable
-from nhi_invoke.brokers.aws.endpoint import ContainerCredentials
 from nhi_invoke.brokers.aws.plan import REVOCATION_DENY_POLICY, AwsPlan, role_name
 from nhi_invoke.brokers.aws.revoke import Revocation, RevocationRefused, SessionRevoker
 from nhi_invoke.brokers.aws.sts_query import (
@@ -37,10 +36,12 @@ from nhi_invoke.brokers.grants import (
     expiring,
 )
 from nhi_invoke.brokers.interface import CredentialBroker
-from nhi_invoke.brokers.serving import CurrentGrant, Endpoint
 from nhi_invoke.diagnostics import Log
 from nhi_invoke.errors import ConfigError, NhiError, RefusedError, UnavailableError
 from nhi_invoke.retry import Retryable, RetryOutcome, RetryPolicy, call_with_retries
+
+if TYPE_CHECKING:
+    from nhi_invoke.brokers.serving import CurrentGrant, Endpoint
 
 log = Log("aws")
 # Re-mint the entry session for revocation when it has less than this left.
@@ -142,6 +143,8 @@ class AwsBroker(CredentialBroker):
         )
 
     def endpoint(self, grant: CurrentGrant) -> Endpoint:
+        from nhi_invoke.brokers.aws.endpoint import ContainerCredentials  # noqa: PLC0415
+
         return ContainerCredentials(grant)
 
     def revoke_session(

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhi_invoke.brokers.aws import validation
-from nhi_invoke.brokers.aws.plan import (
-    REVOCATION_DENY_POLICY,
-    REVOCATION_EXPIRE,
-    AwsPlan,
-)
-from nhi_invoke.brokers.aws.tags import TRANSITIVE_TAG_KEYS, session_tags
 from nhi_invoke.brokers.interface import BrokerDeclaration, PlanContext
 from nhi_invoke.errors import ConfigError
-from nhi_invoke.naming import parse_tag, session_name
+from nhi_invoke.naming import parse_tag
 from nhi_invoke.settings.option import Kind, Option, OptionValues, Origin, Source, parse_list
 from nhi_invoke.settings.validation import endpoint
+
+if TYPE_CHECKING:
+    from nhi_invoke.brokers.aws.plan import AwsPlan
 
 NAME = "aws"
 DEFAULT_REGION = "us-east-1"
@@ -215,6 +212,15 @@ class AwsDeclaration(BrokerDeclaration[AwsSettings]):
         )
 
     def plan(self, settings: AwsSettings, context: PlanContext) -> AwsPlan:
+        # The plan's code only for a run (or dry run) that uses this broker.
+        from nhi_invoke.brokers.aws.plan import (  # noqa: PLC0415
+            REVOCATION_DENY_POLICY,
+            REVOCATION_EXPIRE,
+            AwsPlan,
+        )
+        from nhi_invoke.brokers.aws.tags import TRANSITIVE_TAG_KEYS, session_tags  # noqa: PLC0415
+        from nhi_invoke.naming import session_name  # noqa: PLC0415
+
         chained = settings.oidc_role_arn is not None
         invocation = context.invocation_id
         return AwsPlan(
@@ -246,6 +252,8 @@ class AwsDeclaration(BrokerDeclaration[AwsSettings]):
         """A chained invocation's command session can be denied after a crash (whether or not
         the run asked for --aws-revoke: `nhi-invoke revoke` is asked now); a single hop's
         only expires, since no session may deny another of its own role."""
+        from nhi_invoke.brokers.aws.plan import REVOCATION_DENY_POLICY, AwsPlan  # noqa: PLC0415
+
         if not started.get("entry_role_arn"):
             return None
         region = started.get("region") or DEFAULT_REGION

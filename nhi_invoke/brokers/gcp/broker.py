@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nhi_invoke import oidc
-from nhi_invoke.brokers.gcp.metadata import MetadataServer
 from nhi_invoke.brokers.gcp.plan import GcpPlan
 from nhi_invoke.brokers.grants import (
     CHILD,
@@ -30,7 +29,6 @@ from nhi_invoke.brokers.grants import (
     expiring,
 )
 from nhi_invoke.brokers.interface import CredentialBroker
-from nhi_invoke.brokers.serving import CurrentGrant, Endpoint
 from nhi_invoke.errors import ConfigError, RefusedError, UnavailableError
 from nhi_invoke.retry import Retryable, RetryOutcome, RetryPolicy, call_with_retries
 
@@ -38,6 +36,7 @@ if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
     from nhi_invoke.brokers.gcp.transport import ReasonedRequest
+    from nhi_invoke.brokers.serving import CurrentGrant, Endpoint
 
 T = TypeVar("T")
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -128,6 +127,8 @@ class GcpBroker(CredentialBroker):
         return expiring(grant, ended_at, reason="GCP access tokens cannot be revoked")
 
     def endpoint(self, grant: CurrentGrant) -> Endpoint:
+        from nhi_invoke.brokers.gcp.metadata import MetadataServer  # noqa: PLC0415
+
         return MetadataServer(grant, self.plan)
 
     def _details(self, **extra: Any) -> dict[str, Any]:

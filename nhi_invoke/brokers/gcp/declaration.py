@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhi_invoke.brokers.gcp import validation
-from nhi_invoke.brokers.gcp.plan import DEFAULT_LIFETIME, GcpPlan
 from nhi_invoke.brokers.interface import BrokerDeclaration, PlanContext
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.settings.option import Kind, Option, OptionValues
 from nhi_invoke.settings.validation import endpoint
 
+if TYPE_CHECKING:
+    from nhi_invoke.brokers.gcp.plan import GcpPlan
+
 NAME = "gcp"
+DEFAULT_LIFETIME = 600
 DEFAULT_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 STS_ENDPOINT = "https://sts.googleapis.com"
 IAMCREDENTIALS_ENDPOINT = "https://iamcredentials.googleapis.com"
@@ -134,6 +137,9 @@ class GcpDeclaration(BrokerDeclaration[GcpSettings]):
         )
 
     def plan(self, settings: GcpSettings, context: PlanContext) -> GcpPlan:
+        # The plan's code only for a run (or dry run) that uses this broker.
+        from nhi_invoke.brokers.gcp.plan import GcpPlan  # noqa: PLC0415
+
         return GcpPlan(
             provider=settings.provider,
             audience=settings.audience,
@@ -150,6 +156,8 @@ class GcpDeclaration(BrokerDeclaration[GcpSettings]):
         self, started: Mapping[str, Any], environ: Mapping[str, str]
     ) -> GcpPlan | None:
         """Enough of the plan to end its tokens: they cannot be revoked, only recorded."""
+        from nhi_invoke.brokers.gcp.plan import GcpPlan  # noqa: PLC0415
+
         provider = started.get("provider")
         if not isinstance(provider, str):
             return None

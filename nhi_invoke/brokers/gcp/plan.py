@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from nhi_invoke.brokers.gcp.declaration import DEFAULT_LIFETIME
 from nhi_invoke.brokers.grants import Grant
 from nhi_invoke.brokers.interface import BrokerPlan, ChildVariables
 
-DEFAULT_LIFETIME = 600
 STANDARD_MAX_LIFETIME = 3_600
 PROJECT_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
 # google-auth reads HOST for requests and IP for its detection ping; gcloud reads ROOT.

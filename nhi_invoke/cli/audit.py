@@ -31,7 +31,7 @@ LedgerArgument = Annotated[
 
 
 def _ledger(path: str | None) -> str:
-    from nhi_invoke.ledger.location import path_for  # noqa: PLC0415
+    from nhi_invoke.ledger import path_for  # noqa: PLC0415
 
     return path_for(path, os.environ)
 

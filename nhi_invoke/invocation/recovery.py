@@ -23,7 +23,7 @@ from nhi_invoke.ci.interface import CIProvider, NoReporting, Reporting, TokenSou
 from nhi_invoke.errors import ConfigError, NhiError
 from nhi_invoke.invocation.flow import release_all
 from nhi_invoke.invocation.journal import Journal
-from nhi_invoke.ledger import history, location, store
+from nhi_invoke.ledger import history, path_for, store
 from nhi_invoke.ledger import key as ledger_key
 from nhi_invoke.ledger.records import InvocationFinished, InvocationStarted, rfc3339
 from nhi_invoke.retry import RetryPolicy
@@ -133,7 +133,7 @@ def recover(
     providers: Sequence[CIProvider] = detect.PROVIDERS,
 ) -> list[Outcome]:
     """Revoke or record every credential the ledger shows as still open."""
-    path = location.path_for(request.ledger, environ)
+    path = path_for(request.ledger, environ)
     found = history.invocations(store.read(path))
     if request.invocation is not None and request.invocation not in {
         f.invocation_id for f in found

@@ -6,20 +6,15 @@ widens a step; so are options declared as not allowed in a repository's file.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.settings.option import Option
 
-FILE_NAME = "nhi-invoke.toml"
-
 
 def load(path: str, *, explicit: bool) -> dict[str, Any] | None:
     """The file's tables, or None when there is no file (and none was asked for)."""
-    if not explicit and not os.path.exists(path):
-        return None  # most steps have no config file: skip importing tomllib
     import tomllib  # noqa: PLC0415
 
     try:

@@ -16,9 +16,11 @@ from nhi_invoke import brokers, settings
 from nhi_invoke.brokers.interface import BrokerDeclaration
 from nhi_invoke.ci.interface import CIContext
 from nhi_invoke.errors import ConfigError, UsageError
-from nhi_invoke.ledger.location import default_path
-from nhi_invoke.settings import config_file, validation
+from nhi_invoke.ledger import default_path
+from nhi_invoke.settings import validation
 from nhi_invoke.settings.option import Option, OptionValues
+
+CONFIG_FILE_NAME = "nhi-invoke.toml"
 
 
 @dataclass(frozen=True)
@@ -103,17 +105,18 @@ def resolve(
     options = settings.by_name(environ)
     _check_given(given, options)
     explicit = given.get("config") or environ.get("NHI_CONFIG")
-    config_path = str(explicit or os.path.join(cwd, config_file.FILE_NAME))
-    data = config_file.load(config_path, explicit=explicit is not None)
+    config_path = str(explicit or os.path.join(cwd, CONFIG_FILE_NAME))
     # The step id comes first: it selects the [steps.<id>] table.
     step_id, step_source, warnings = _step(given, environ, context)
-    values = OptionValues(
-        options,
-        given,
-        environ,
-        config_file.values(data, step_id, config_path, options),
-        config_path,
-    )
+    data: dict[str, Any] | None = None
+    file_values: dict[str, Any] = {}
+    if explicit or os.path.exists(config_path):
+        # Most steps have no config file: its reader (and tomllib) only when there is one.
+        from nhi_invoke.settings import config_file  # noqa: PLC0415
+
+        data = config_file.load(config_path, explicit=bool(explicit))
+        file_values = config_file.values(data, step_id, config_path, options)
+    values = OptionValues(options, given, environ, file_values, config_path)
     chosen = _brokers(values, environ)
     serve = bool(values.get("serve"))
     if serve:

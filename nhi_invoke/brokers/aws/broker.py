@@ -14,10 +14,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from nhi_invoke import oidc
-from nhi_invoke.brokers.aws import botocore_clients
 from nhi_invoke.brokers.aws.codes import CONFIG_CODES, TOKEN_CODES, retryable
 from nhi_invoke.brokers.aws.plan import REVOCATION_DENY_POLICY, AwsPlan, role_name
-from nhi_invoke.brokers.aws.revoke import Revocation, RevocationRefused, SessionRevoker
 from nhi_invoke.brokers.aws.sts_query import (
     StsCredentials,
     StsError,
@@ -41,6 +39,7 @@ from nhi_invoke.errors import ConfigError, NhiError, RefusedError, UnavailableEr
 from nhi_invoke.retry import Retryable, RetryOutcome, RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:
+    from nhi_invoke.brokers.aws.revoke import Revocation
     from nhi_invoke.brokers.serving import CurrentGrant, Endpoint
 
 log = Log("aws")
@@ -85,7 +84,9 @@ class AwsBroker(CredentialBroker):
         if self.plan.chained:
             # The signed hop needs botocore's signer (~150 ms to import): import it while the
             # first hop waits on the network.
-            threading.Thread(target=botocore_clients.preload, daemon=True).start()
+            from nhi_invoke.brokers.aws.botocore_clients import preload  # noqa: PLC0415
+
+            threading.Thread(target=preload, daemon=True).start()
         current = self._first_hop(token, record)
         if not self.plan.chained:
             return self.grants[-1]
@@ -159,6 +160,10 @@ class AwsBroker(CredentialBroker):
         The entry session lives 900 s; a command that ran longer (or a recovery after a
         crash) needs a fresh OIDC token and a fresh entry hop first.
         """
+        # Only a revoking run pays for these (botocore itself is imported by the client).
+        from nhi_invoke.brokers.aws import botocore_clients  # noqa: PLC0415
+        from nhi_invoke.brokers.aws.revoke import RevocationRefused, SessionRevoker  # noqa: PLC0415
+
         entry = self._entry
         if entry is None or (entry.expiration - _now()).total_seconds() < ENTRY_MARGIN_SECONDS:
             self._first_hop(token, record, fresh=True)

@@ -15,6 +15,7 @@ from nhi_invoke.settings.validation import endpoint
 
 if TYPE_CHECKING:
     from nhi_invoke.brokers.aws.plan import AwsPlan
+    from nhi_invoke.brokers.aws.tags import SessionTag
 
 NAME = "aws"
 DEFAULT_REGION = "us-east-1"
@@ -218,11 +219,20 @@ class AwsDeclaration(BrokerDeclaration[AwsSettings]):
             REVOCATION_EXPIRE,
             AwsPlan,
         )
-        from nhi_invoke.brokers.aws.tags import TRANSITIVE_TAG_KEYS, session_tags  # noqa: PLC0415
         from nhi_invoke.naming import session_name  # noqa: PLC0415
 
         chained = settings.oidc_role_arn is not None
         invocation = context.invocation_id
+        tags: tuple[SessionTag, ...] = ()
+        transitive: tuple[str, ...] = ()
+        if chained:  # only the chained hop carries tags
+            from nhi_invoke.brokers.aws.tags import (  # noqa: PLC0415
+                TRANSITIVE_TAG_KEYS,
+                session_tags,
+            )
+
+            tags = session_tags(context.step_id, context.ci, invocation, settings.tags)
+            transitive = TRANSITIVE_TAG_KEYS
         return AwsPlan(
             role_arn=settings.role_arn,
             entry_role_arn=settings.oidc_role_arn,
@@ -232,12 +242,8 @@ class AwsDeclaration(BrokerDeclaration[AwsSettings]):
             session_name=session_name(context.step_id, context.ci, invocation),
             duration_seconds=settings.duration,
             entry_duration_seconds=validation.AWS_MIN_DURATION,
-            tags=(
-                session_tags(context.step_id, context.ci, invocation, settings.tags)
-                if chained
-                else ()
-            ),
-            transitive_tag_keys=TRANSITIVE_TAG_KEYS if chained else (),
+            tags=tags,
+            transitive_tag_keys=transitive,
             source_identity=invocation if chained and settings.source_identity else None,
             session_policy=settings.session_policy,
             policy_arns=settings.policy_arns,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from nhi_invoke.brokers.aws.tags import SessionTag
 from nhi_invoke.brokers.aws.validation import AWS_MIN_DURATION
 from nhi_invoke.brokers.grants import CHILD, Grant
 from nhi_invoke.brokers.interface import BrokerPlan, ChildVariables
+
+if TYPE_CHECKING:
+    from nhi_invoke.brokers.aws.tags import SessionTag
 
 REVOCATION_EXPIRE = "expire"
 REVOCATION_DENY_POLICY = "deny-policy"

@@ -1,5 +1,6 @@
-"""Settings: one registry of options (the core's and every broker's), their sources and
-their resolution into validated settings for one invocation."""
+"""Settings: one registry of options (the invocation's, here, and every broker's), their
+sources (`option.py`, `config_file.py`) and their resolution for one invocation
+(`resolve.py`)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,128 @@ from collections.abc import Mapping
 from typing import Any
 
 from nhi_invoke import brokers
-from nhi_invoke.settings import core
-from nhi_invoke.settings.option import Option, OptionValues
+from nhi_invoke.settings import validation
+from nhi_invoke.settings.option import Kind, Option, OptionValues
+
+# The invocation's own options (every broker's come from its own declaration).
+GROUP = "invocation"
+DEFAULT_TIMEOUT = 60
+DEFAULT_REFRESH_MARGIN = 300
+DEFAULT_KILL_GRACE = 5
+
+STEP_ID = Option(
+    name="step_id",
+    help="The step this invocation serves; names its sessions.",
+    group=GROUP,
+    env=("NHI_STEP_ID",),
+    # The step id selects the config file's [steps.<id>] table, so it cannot come from it.
+    from_config=False,
+    default_text="from the CI, else the job name, else 'local'",
+    metavar="TEXT",
+)
+CONFIG = Option(
+    name="config",
+    help="Config file.",
+    group=GROUP,
+    env=("NHI_CONFIG",),
+    from_config=False,
+    default_text="./nhi-invoke.toml if present",
+    metavar="PATH",
+)
+
+# After the brokers' options in `run --help`, in this order.
+OPTIONS = (
+    Option(
+        name="token_file",
+        help="Read the OIDC token from this file (read again for a fresh one).",
+        group=GROUP,
+        env=("NHI_TOKEN_FILE",),
+        default_text="the CI's token",
+        metavar="PATH",
+    ),
+    Option(
+        name="token_env",
+        help="Read the OIDC token from this variable (removed from the command's environment).",
+        group=GROUP,
+        env=("NHI_TOKEN_ENV",),
+        default_text="the CI's token",
+        metavar="NAME",
+    ),
+    Option(
+        name="ledger",
+        help="Audit ledger path.",
+        group=GROUP,
+        env=("NHI_LEDGER",),
+        default_text="$RUNNER_TEMP/nhi-invoke/ledger.jsonl on GitHub, else "
+        "$XDG_STATE_HOME/nhi-invoke/ledger.jsonl",
+        metavar="PATH",
+    ),
+    CONFIG,
+    Option(
+        name="keep_oidc_env",
+        help="Let the command see the CI's token-request variables.",
+        group=GROUP,
+        kind=Kind.SWITCH,
+        env=("NHI_KEEP_OIDC_ENV",),
+        default=False,
+    ),
+    Option(
+        name="serve",
+        help="Serve refreshing credentials on 127.0.0.1 (in the protocols the SDKs read) for "
+        "the command's lifetime instead of static variables.",
+        group=GROUP,
+        kind=Kind.SWITCH,
+        env=("NHI_SERVE",),
+        default=False,
+    ),
+    Option(
+        name="timeout",
+        help="Total seconds the token fetches and exchanges may take, retries included; then "
+        "exit 69.",
+        group=GROUP,
+        kind=Kind.NUMBER,
+        env=("NHI_TIMEOUT",),
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        validate=validation.timeout,
+    ),
+    Option(
+        name="refresh_margin",
+        help="With --serve: re-issue a credential when it has less than this many seconds left.",
+        group=GROUP,
+        kind=Kind.NUMBER,
+        env=("NHI_REFRESH_MARGIN",),
+        default=DEFAULT_REFRESH_MARGIN,
+        metavar="SECONDS",
+    ),
+    Option(
+        name="expect_duration",
+        help="How long the command is expected to run; the plan suggests --serve when it "
+        "outlives the credentials.",
+        group=GROUP,
+        kind=Kind.NUMBER,
+        env=("NHI_EXPECT_DURATION",),
+        metavar="SECONDS",
+    ),
+    Option(
+        name="kill_grace",
+        help="Seconds the command gets to exit after a relayed signal before it is killed.",
+        group=GROUP,
+        kind=Kind.NUMBER,
+        cli=False,
+        env=("NHI_KILL_GRACE",),
+        default=DEFAULT_KILL_GRACE,
+        metavar="SECONDS",
+        validate=validation.kill_grace,
+    ),
+)
 
 
 def options(environ: Mapping[str, str]) -> tuple[Option, ...]:
     """Every option of `run`, in the order `--help` shows them: the step, each broker's, the
     invocation's."""
     declared = [o for d in brokers.declarations(environ) for o in d.options]
-    return (core.STEP_ID, *declared, *core.OPTIONS)
+    return (STEP_ID, *declared, *OPTIONS)
 
 
 def by_name(environ: Mapping[str, str]) -> dict[str, Option]:

@@ -153,7 +153,6 @@ def _given(value: Any) -> bool:
     return value is not None and value not in ((), [], "")
 
 
-@dataclass(frozen=True)
 class OptionValues:
     """The values one invocation was given, found and checked on demand.
 
@@ -161,11 +160,19 @@ class OptionValues:
     option of a broker the invocation does not use is never checked.
     """
 
-    options: Mapping[str, Option]
-    given: Mapping[str, Any]  # flags or keyword arguments, by option name
-    environ: Mapping[str, str]
-    file_values: Mapping[str, Any]  # nhi-invoke.toml, by config key
-    config_path: str
+    def __init__(
+        self,
+        options: Mapping[str, Option],
+        given: Mapping[str, Any],
+        environ: Mapping[str, str],
+        file_values: Mapping[str, Any],
+        config_path: str,
+    ) -> None:
+        self.options = options
+        self.given = given  # flags or keyword arguments, by option name
+        self.environ = environ
+        self.file_values = file_values  # nhi-invoke.toml, by config key
+        self.config_path = config_path
 
     def found(self, name: str) -> tuple[Any, Source] | None:
         """The first raw value given for `name`, and where it came from."""

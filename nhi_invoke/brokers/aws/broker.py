@@ -14,14 +14,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from nhi_invoke import oidc
-from nhi_invoke.brokers.aws.codes import CONFIG_CODES, TOKEN_CODES, retryable
 from nhi_invoke.brokers.aws.plan import REVOCATION_DENY_POLICY, AwsPlan, role_name
 from nhi_invoke.brokers.aws.sts_query import (
+    CONFIG_CODES,
+    TOKEN_CODES,
     StsCredentials,
     StsError,
     assume_role,
     assume_role_fields,
     assume_role_with_web_identity,
+    retryable,
 )
 from nhi_invoke.brokers.grants import (
     CHILD,

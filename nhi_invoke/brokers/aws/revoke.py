@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nhi_invoke.brokers.aws.botocore_clients import error_code
-from nhi_invoke.brokers.aws.codes import retryable
 from nhi_invoke.brokers.aws.plan import role_name
+from nhi_invoke.brokers.aws.sts_query import retryable
 from nhi_invoke.diagnostics import Log
 from nhi_invoke.retry import Retryable
 

@@ -1,4 +1,5 @@
-"""A lean client for the one unsigned STS call: `AssumeRoleWithWebIdentity`.
+"""A lean client for STS's query API: the unsigned `AssumeRoleWithWebIdentity`, the signed
+`AssumeRole`, and what their error codes mean.
 
 The web identity token is the call's only credential, so no signing (and no botocore) is
 needed; this keeps the common single-hop path free of the ~150 ms botocore import.
@@ -16,6 +17,39 @@ from nhi_invoke.brokers.grants import Secret
 from nhi_invoke.retry import Retryable
 
 API_VERSION = "2011-06-15"
+# AWS error codes, once: which are worth a retry, which mean a fresh OIDC token, which are
+# our request's fault (STS's query API and IAM's share them).
+RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "ServiceFailure",
+        "InternalFailure",
+        "InternalError",
+        "IDPCommunicationError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+TOKEN_CODES = frozenset({"InvalidIdentityToken", "ExpiredTokenException", "ExpiredToken"})
+CONFIG_CODES = frozenset(
+    {
+        "ValidationError",
+        "MalformedPolicyDocument",
+        "PackedPolicyTooLarge",
+        "RegionDisabledException",
+        "InvalidParameterValue",
+        "MissingParameter",
+    }
+)
+
+
+def retryable(code: str, status: int) -> bool:
+    return code in RETRYABLE_CODES or status >= 500
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,10 @@
 """One declaration per option, and the values a user gave for them.
 
-An `Option` is written once, next to what it configures (the core here in `core.py`, each
-broker in its declaration module), and serves every way a value can arrive: the `run` flag,
-the `NHI_*` variable (and fallbacks such as an SDK's own region variable), the
-`nhi-invoke.toml` key, and the
-Python API's keyword argument (the option's `name`). Precedence: flag or keyword > variables
-in order > config file > default.
+An `Option` is written once, next to what it configures (the invocation's in the package's
+`__init__.py`, each broker's in its declaration module), and serves every way a value can
+arrive: the `run` flag, the `NHI_*` variable (and fallbacks such as an SDK's own region
+variable), the `nhi-invoke.toml` key, and the Python API's keyword argument (the option's
+`name`). Precedence: flag or keyword > variables in order > config file > default.
 """
 
 from __future__ import annotations

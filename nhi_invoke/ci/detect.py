@@ -1,37 +1,45 @@
-"""Find the CI we run on, and the token source this invocation will use."""
+"""Find the CI we run on, and the token source this invocation will use.
+
+A CI provider is one module and one line below. They are asked in order and imported one at
+a time, so a step on the first one (GitHub Actions) loads no other.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import importlib
+from collections.abc import Iterable, Iterator, Mapping
 
-from nhi_invoke.ci.bitbucket import Bitbucket
-from nhi_invoke.ci.buildkite import Buildkite
-from nhi_invoke.ci.circleci import CircleCI
 from nhi_invoke.ci.explicit import (
     EnvTokenSource,
     FileTokenSource,
     NoTokenSource,
     ProviderTokenSource,
 )
-from nhi_invoke.ci.github import GitHubActions
-from nhi_invoke.ci.gitlab import GitLabCI
 from nhi_invoke.ci.interface import LOCAL, CIContext, CIProvider, TokenSource
 from nhi_invoke.retry import RetryPolicy
 
-PROVIDERS: tuple[CIProvider, ...] = (
-    GitHubActions(),
-    GitLabCI(),
-    CircleCI(),
-    Buildkite(),
-    Bitbucket(),
+PROVIDERS = (
+    "nhi_invoke.ci.github:GitHubActions",
+    "nhi_invoke.ci.gitlab:GitLabCI",
+    "nhi_invoke.ci.circleci:CircleCI",
+    "nhi_invoke.ci.buildkite:Buildkite",
+    "nhi_invoke.ci.bitbucket:Bitbucket",
 )
 
 
+def known() -> Iterator[CIProvider]:
+    """Every CI provider, in the order they are asked, each imported when it is reached."""
+    for entry in PROVIDERS:
+        module, _, name = entry.partition(":")
+        provider: CIProvider = getattr(importlib.import_module(module), name)()
+        yield provider
+
+
 def detect(
-    environ: Mapping[str, str], providers: Sequence[CIProvider] = PROVIDERS
+    environ: Mapping[str, str], providers: Iterable[CIProvider] | None = None
 ) -> tuple[CIContext, CIProvider | None]:
     """The CI running this process and its context; the local context when none is found."""
-    for provider in providers:
+    for provider in known() if providers is None else providers:
         context = provider.context(environ)
         if context is not None:
             return context, provider

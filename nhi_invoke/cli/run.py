@@ -106,7 +106,7 @@ def run(
         known = tuple(d.name for d in brokers.declarations(os.environ))
         render.plan(prepared.plan, as_json=json, known=known)
         return 0
-    from nhi_invoke.invocation.run import run as run_invocation  # noqa: PLC0415
+    from nhi_invoke.invocation.process import run as run_invocation  # noqa: PLC0415
 
     return run_invocation(prepared, quiet=quiet)
 

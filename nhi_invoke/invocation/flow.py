@@ -5,8 +5,8 @@ record each the moment it exists, serve them with --serve, build the child's env
 Invocation.close(): release every grant (revoke what can be, record the rest), finish the
 ledger, write the CI's summary. Harmless twice.
 
-Nothing here spawns a process or handles a signal (`run.py` does, around open and close), and
-nothing here is shared between invocations: many may run at once in one process.
+Nothing here spawns a process or handles a signal (`process.py` does, around open and close),
+and nothing here is shared between invocations: many may run at once in one process.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def release_all(
 class Invocation:
     """One invocation's credentials: `open()` issues them, `close()` ends them.
 
-    Holds the state of one invocation only; `run.py` wraps it in a process and signals,
+    Holds the state of one invocation only; `process.py` wraps it in a process and signals,
     another caller may wrap it in a `with` block.
     """
 

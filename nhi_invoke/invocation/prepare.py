@@ -45,7 +45,7 @@ def prepare(
     *,
     policy: RetryPolicy | None = None,
     entropy: Callable[[int], bytes] = os.urandom,
-    providers: Sequence[CIProvider] = detect.PROVIDERS,
+    providers: Sequence[CIProvider] | None = None,
 ) -> Prepared:
     """Resolve settings, detect the CI and decide the plan. No network, no token."""
     context, provider = detect.detect(environ, providers)

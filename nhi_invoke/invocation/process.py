@@ -1,8 +1,12 @@
-"""The child process: find it, start it, relay signals to it, return its exit code.
+"""The process layer of `nhi-invoke run`: open the invocation, run the command under signal
+handling, close; find the command, start it, relay signals to it, return its exit code.
 
-The child runs in its own process group. A signal sent to nhi-invoke (or to its group) is
-relayed exactly once; a terminal's Ctrl-C reaches the child directly, because the child's
-group is made the terminal's foreground group, and never reaches it twice.
+The only place where the invocation meets a process: signals are handled from before the
+first credential is issued until the last is released, and the command's exit code (128+N
+when signal N killed it) is what nhi-invoke exits with. The child runs in its own process
+group. A signal sent to nhi-invoke (or to its group) is relayed exactly once; a terminal's
+Ctrl-C reaches the child directly, because the child's group is made the terminal's
+foreground group, and never reaches it twice.
 """
 
 from __future__ import annotations
@@ -14,10 +18,23 @@ import signal
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from enum import Enum
 from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, TextIO
 
-from nhi_invoke.errors import CommandNotExecutable, CommandNotFound, Interrupted
+from nhi_invoke.errors import (
+    CommandNotExecutable,
+    CommandNotFound,
+    ConfigError,
+    Interrupted,
+    NhiError,
+)
+from nhi_invoke.invocation import child
+from nhi_invoke.invocation.flow import EXIT_INTERNAL, Invocation
+
+if TYPE_CHECKING:
+    from nhi_invoke.invocation.prepare import Prepared
 
 RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 KILL_GRACE_SECONDS = 5.0
@@ -182,3 +199,42 @@ def run_child(argv: Sequence[str], env: Mapping[str, str], guard: SignalGuard) -
         guard.child_ended()
         if terminal is not None:
             _hand_terminal(terminal, os.getpgrp())
+
+
+def run(prepared: Prepared, *, quiet: bool = False, stderr: TextIO | None = None) -> int:
+    """Issue, run, clean up; returns the exit code nhi-invoke should exit with."""
+    plan = prepared.plan
+    if child.ACTIVE_VARIABLE in prepared.environ:
+        raise ConfigError(
+            "nhi-invoke is already running in this environment "
+            f"(NHI_INVOKE_ACTIVE={prepared.environ[child.ACTIVE_VARIABLE][:20]})",
+            "run nhi-invoke once per step, not from inside its own command",
+        )
+    argv = resolve_command(plan.command, prepared.environ)
+    invocation = Invocation(prepared, stderr=stderr, quiet=quiet)
+    exit_code = EXIT_INTERNAL
+    command_ended: datetime | None = None
+    with SignalGuard(plan.kill_grace_seconds) as guard:
+        invocation.begin(os.path.basename(argv[0]))
+        try:
+            env = invocation.open()
+            invocation.command_started()
+            try:
+                returncode = run_child(argv, env, guard)
+            finally:
+                # The endpoints end with the command, before cleanup, whatever it left
+                # running in the background.
+                invocation.command_ended()
+            command_ended = datetime.now(UTC)
+            exit_code = exit_status(returncode)
+            invocation.command_exited(exit_code, -returncode if returncode < 0 else None)
+            if guard.received is not None:
+                exit_code = 128 + guard.received
+        except NhiError as error:
+            exit_code = error.exit_code
+            invocation.failed(error)
+            raise
+        finally:
+            guard.phase = Phase.CLEANUP
+            invocation.close(exit_code, signal=guard.received, ended=command_ended)
+    return exit_code

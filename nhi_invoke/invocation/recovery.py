@@ -130,7 +130,7 @@ def recover(
     request: RecoveryRequest,
     environ: Mapping[str, str],
     *,
-    providers: Sequence[CIProvider] = detect.PROVIDERS,
+    providers: Sequence[CIProvider] | None = None,
 ) -> list[Outcome]:
     """Revoke or record every credential the ledger shows as still open."""
     path = path_for(request.ledger, environ)

@@ -23,7 +23,7 @@ from nhi_invoke import brokers
 from nhi_invoke.ci.interface import NoReporting
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.invocation.prepare import RunRequest, prepare
-from nhi_invoke.invocation.run import run
+from nhi_invoke.invocation.process import run
 from nhi_invoke.ledger import default_path
 from nhi_invoke.sandbox.oidc_issuer import OidcIssuer
 

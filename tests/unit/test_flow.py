@@ -215,7 +215,7 @@ def test_serve_is_refused_for_a_broker_without_an_endpoint(
 def test_the_run_layer_returns_the_commands_code_and_closes(
     tmp_path: Path, service: SecretsService
 ) -> None:
-    from nhi_invoke.invocation.run import run  # noqa: PLC0415
+    from nhi_invoke.invocation.process import run  # noqa: PLC0415
 
     given = {"ledger": str(tmp_path / "ledger.jsonl"), "fake_url": service.url}
     request = RunRequest(given, ("sh", "-c", 'test -n "$FAKE_SECRET_TOKEN" && exit 3'))

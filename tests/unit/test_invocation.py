@@ -12,7 +12,7 @@ import pytest
 
 from nhi_invoke.errors import RefusedError
 from nhi_invoke.invocation.prepare import Prepared, RunRequest, prepare
-from nhi_invoke.invocation.run import run
+from nhi_invoke.invocation.process import run
 from nhi_invoke.retry import RetryPolicy
 from tests.scripted_server import ScriptedServer
 from tests.sts_answers import OK

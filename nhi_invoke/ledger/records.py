@@ -3,16 +3,21 @@
 The on-disk names are the ledger's format (SPEC: "Audit ledger") and do not change with the
 code: a broker is the `cloud` field, the brokers of an invocation its `clouds`, and each
 broker's part of the plan sits under the broker's name in `invocation.started`.
+
+Records are typed named tuples rather than frozen dataclasses: as immutable and as typed, and
+a quarter of the cost to define, which every invocation pays on its way to the first line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from nhi_invoke.brokers.grants import Grant, Release
+
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 def rfc3339(moment: datetime) -> str:
@@ -24,10 +29,7 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.strip())
 
 
-@dataclass(frozen=True)
-class InvocationStarted:
-    event: ClassVar[str] = "invocation.started"
-
+class InvocationStarted(NamedTuple):
     nhi_version: str
     ci: Mapping[str, str]
     step_source: str
@@ -38,6 +40,10 @@ class InvocationStarted:
     pid: int | None
     host: str | None
     plans: Mapping[str, Mapping[str, Any]]  # each broker's `started_fields`, by name
+
+    @property
+    def event(self) -> str:
+        return "invocation.started"
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -81,11 +87,8 @@ _GRANT_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class CredentialIssued:
+class CredentialIssued(NamedTuple):
     """One credential, the moment it exists: who it is, when it ends, never its secret."""
-
-    event: ClassVar[str] = "credential.issued"
 
     broker: str
     purpose: str
@@ -95,8 +98,12 @@ class CredentialIssued:
     access_key_id: str | None
     fingerprint: str
     expires_at: datetime
-    details: Mapping[str, Any] = field(default_factory=dict)  # the broker's own fields
+    details: Mapping[str, Any] = _NOTHING  # the broker's own fields
     oidc: Mapping[str, Any] | None = None  # the token it came from: claims and fingerprint
+
+    @property
+    def event(self) -> str:
+        return "credential.issued"
 
     @classmethod
     def of(
@@ -175,8 +182,7 @@ _CLOSING_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class CredentialClosed:
+class CredentialClosed(NamedTuple):
     """How one credential ended: `credential.revoked`, or `credential.expiring` with when."""
 
     broker: str
@@ -189,7 +195,7 @@ class CredentialClosed:
     method: str  # "expire", or how it was revoked
     exposure_seconds: float | None
     failure: str | None
-    detail: Mapping[str, Any] = field(default_factory=dict)  # reason, policy name, recovered…
+    detail: Mapping[str, Any] = _NOTHING  # reason, policy name, recovered…
 
     @property
     def event(self) -> str:
@@ -244,13 +250,14 @@ class CredentialClosed:
         )
 
 
-@dataclass(frozen=True)
-class CommandExited:
-    event: ClassVar[str] = "command.exited"
-
+class CommandExited(NamedTuple):
     exit_code: int
     signal: int | None  # the signal that killed the command, if one did
     duration_ms: int
+
+    @property
+    def event(self) -> str:
+        return "command.exited"
 
     def fields(self) -> dict[str, Any]:
         return {"exit_code": self.exit_code, "signal": self.signal, "duration_ms": self.duration_ms}
@@ -262,15 +269,16 @@ class CommandExited:
         )
 
 
-@dataclass(frozen=True)
-class InvocationFinished:
-    event: ClassVar[str] = "invocation.finished"
-
+class InvocationFinished(NamedTuple):
     exit_code: int | None  # None: finished by `nhi-invoke revoke`, after a crash
     signal: int | None = None  # a signal nhi-invoke received
     retries: int | None = None
     duration_ms: int | None = None
     recovered_by: str | None = None
+
+    @property
+    def event(self) -> str:
+        return "invocation.finished"
 
     def fields(self) -> dict[str, Any]:
         if self.recovered_by is not None:
@@ -293,13 +301,14 @@ class InvocationFinished:
         )
 
 
-@dataclass(frozen=True)
-class ErrorRecorded:
-    event: ClassVar[str] = "error"
-
+class ErrorRecorded(NamedTuple):
     exit_code: int
     error: str  # the error's class name
     message: str  # its one line (never a secret)
+
+    @property
+    def event(self) -> str:
+        return "error"
 
     def fields(self) -> dict[str, Any]:
         return {"exit_code": self.exit_code, "error": self.error, "message": self.message}
@@ -322,19 +331,18 @@ Record = (
     | ErrorRecorded
 )
 _READERS: Mapping[str, Any] = {
-    InvocationStarted.event: InvocationStarted.from_fields,
-    CredentialIssued.event: CredentialIssued.from_fields,
+    "invocation.started": InvocationStarted.from_fields,
+    "credential.issued": CredentialIssued.from_fields,
     "credential.revoked": CredentialClosed.from_fields,
     "credential.expiring": CredentialClosed.from_fields,
-    CommandExited.event: CommandExited.from_fields,
-    InvocationFinished.event: InvocationFinished.from_fields,
-    ErrorRecorded.event: ErrorRecorded.from_fields,
+    "command.exited": CommandExited.from_fields,
+    "invocation.finished": InvocationFinished.from_fields,
+    "error": ErrorRecorded.from_fields,
 }
 ENVELOPE = ("v", "time", "event", "invocation_id", "step_id", "prev", "key_id", "hmac")
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One line of the ledger: its envelope, and its record (None for an event we do not know)."""
 
     number: int

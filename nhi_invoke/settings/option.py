@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from nhi_invoke.errors import ConfigError
 
@@ -31,8 +31,7 @@ class Origin(Enum):
     CONFIG = "config"
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """Where a value came from: the origin, and a label that names it in error messages."""
 
     origin: Origin

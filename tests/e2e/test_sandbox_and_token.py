@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,21 @@ def test_token_with_another_audience_shows_claims_then_exits_65(
     assert result.code == 65
     assert "other" in result.stdout
     assert result.stderr.count("\n") == 1
+
+
+def test_sandbox_cloud_both_gives_every_emulated_identity(
+    base_env: dict[str, str], tmp_path: Path
+) -> None:
+    seen = tmp_path / "seen.txt"
+    probe = (
+        "import os, sys; open(sys.argv[1], 'w').write(' '.join(sorted(n for n in os.environ "
+        "if n in ('AWS_SESSION_TOKEN', 'CLOUDSDK_AUTH_ACCESS_TOKEN'))))"
+    )
+    args = ["sandbox", "--quiet", "--ledger", str(tmp_path / "l.jsonl")]
+    result = run_nhi([*args, "--cloud", "both", "--", sys.executable, "-c", probe, str(seen)],
+                     base_env, timeout=120)  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert seen.read_text() == "AWS_SESSION_TOKEN CLOUDSDK_AUTH_ACCESS_TOKEN"
+    bad = run_nhi([*args, "--cloud", "azurex", "--", "true"], base_env)
+    assert bad.code == 2
+    assert "'azurex' is not one of aws, gcp" in bad.stderr

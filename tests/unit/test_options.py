@@ -106,3 +106,14 @@ def test_declarations_import_no_runtime_and_no_sdk() -> None:
     runtimes = {m for m in loaded if m.endswith((".broker", ".sts_query", ".transport"))}
     assert runtimes == set()
     assert not {m.split(".")[0] for m in loaded} & {"botocore", "boto3", "google", "typer"}
+
+
+def test_sandbox_cloud_takes_a_list_or_all_of_the_emulated_brokers() -> None:
+    import typer  # noqa: PLC0415
+
+    from nhi_invoke.cli.sandbox import _brokers  # noqa: PLC0415
+
+    assert _brokers("both") == _brokers("all") == ("aws", "gcp")
+    assert _brokers("gcp, aws") == ("gcp", "aws")
+    with pytest.raises(typer.BadParameter, match="not one of aws, gcp"):
+        _brokers("aws,nope")

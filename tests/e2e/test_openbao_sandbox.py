@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,9 @@ def test_jwt_login_puts_the_steps_claims_in_the_token_metadata(
     assert auth["lease_duration"] == vault.token_ttl
     assert auth["renewable"] is True
     assert auth["token_type"] == "service"
-    assert auth["accessor"]
-    assert auth["accessor"] != auth["client_token"]
+    # OpenBao 2.7's formats, for the broker's masking and the leak sweep.
+    assert re.fullmatch(r"s\.[A-Za-z0-9]{24}", auth["client_token"])
+    assert re.fullmatch(r"[A-Za-z0-9]{24}", auth["accessor"])
     looked_up = vault_http(vault.address, "GET", "auth/token/lookup-self", auth["client_token"])
     assert looked_up.status == 200
     data = looked_up.body["data"]
@@ -150,6 +152,8 @@ def test_database_creds_are_a_user_psql_connects_with(
     assert lease["renewable"] is True
     assert lease["lease_duration"] == vault_database.default_ttl
     user, password = lease["data"]["username"], lease["data"]["password"]
+    # "v-", the token's display name (cut), the role, random, the Unix time.
+    assert re.fullmatch(r"v-jwt-repo-readonly-[A-Za-z0-9]{20}-\d{10}", user)
     table = vault_database.postgres.sample_table
     query = f"SELECT current_user, name FROM {table} ORDER BY name"  # noqa: S608
     done = psql(vault_database, user, password, query)
@@ -390,6 +394,13 @@ def test_oidc_discovery_trusts_the_issuer_as_jwks_does(
     answer = vault_http(vault.address, "POST", "auth/jwt-discovery/login", body=body)
     assert answer.status == 200, answer.errors
     revoke(vault, answer.body["auth"]["client_token"])
+
+
+def test_the_ready_file_names_the_issuers_jwks(sandbox: dict[str, Any]) -> None:
+    discovery = f"{sandbox['oidc_issuer']}/.well-known/openid-configuration"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(discovery, timeout=30) as response:
+        assert sandbox["oidc_jwks_url"] == json.load(response)["jwks_uri"]
 
 
 def test_the_root_token_never_shows_in_a_repr(vault: VaultSandbox) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,35 @@ def database_roles(database: DatabaseEngine) -> set[str]:
     )
     assert done.returncode == 0, done.stderr
     return set(done.stdout.split())
+
+
+# How OpenBao words a refusal by policy (a refused token is plain "permission denied").
+PERMISSION_DENIED = "1 error occurred:\n\t* permission denied\n\n"
+
+
+def token_of(vault: VaultSandbox, sandbox: dict[str, Any], role: str | None = None) -> str:
+    answer = login(vault, sandbox, role)
+    assert answer.status == 200, answer.errors
+    return str(answer.body["auth"]["client_token"])
+
+
+def creds(vault: VaultSandbox, database: DatabaseEngine, token: str) -> dict[str, Any]:
+    answer = vault_http(vault.address, "GET", database.creds_path, token)
+    assert answer.status == 200, answer.errors
+    return dict(answer.body)
+
+
+def revoke(vault: VaultSandbox, token: str) -> None:
+    answer = vault_http(vault.address, "POST", "auth/token/revoke-self", token)
+    assert answer.status == 204, answer.errors
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    """Poll until `check` holds: Vault revokes a revoked token's leases in the background."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"still not true after {timeout} s: {what}"
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

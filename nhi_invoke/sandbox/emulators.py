@@ -16,6 +16,7 @@ from nhi_invoke.invocation import RunInput, execute, prepare
 from nhi_invoke.sandbox import gcp
 from nhi_invoke.sandbox.aws import MotoServer, SandboxRoles
 from nhi_invoke.sandbox.oidc_issuer import OidcIssuer
+from nhi_invoke.sandbox.vault import IssuerTrust, VaultServers
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,27 @@ class SandboxInput:
     quiet: bool = False
 
 
-class Emulators:
-    """The OIDC issuer, moto and the GCP emulator, started and stopped together."""
+def start_vault(issuer: OidcIssuer, audit_log: str | None = None) -> VaultServers:
+    """OpenBao trusting this issuer, with PostgreSQL behind it when its server is installed
+    (else KV only: `database_missing` says why), started and configured; stop() it."""
+    trust = IssuerTrust(issuer.url, issuer.discovery()["jwks_uri"], issuer.run.repository)
+    servers = VaultServers(trust, audit_log=audit_log)
+    servers.start()
+    return servers
 
-    def __init__(self) -> None:
+
+class Emulators:
+    """The OIDC issuer, moto and the GCP emulator (and OpenBao when asked for), started and
+    stopped together."""
+
+    def __init__(self, vault: bool = False, vault_audit_log: str | None = None) -> None:
         self.issuer = OidcIssuer()
         self.aws = MotoServer()
         self.gcp = gcp.GcpEmulator(self.issuer.url, self.issuer.jwks(), self.issuer.run.repository)
         self.roles: SandboxRoles | None = None
+        self._vault_wanted = vault
+        self._vault_audit_log = vault_audit_log
+        self.vault: VaultServers | None = None
 
     def __enter__(self) -> Emulators:
         self.issuer.start()
@@ -51,6 +65,12 @@ class Emulators:
             self.gcp.stop()
             self.issuer.stop()
             raise
+        if self._vault_wanted:
+            try:
+                self.vault = start_vault(self.issuer, self._vault_audit_log)
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
         return self
 
     def __exit__(
@@ -59,6 +79,8 @@ class Emulators:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self.vault is not None:
+            self.vault.stop()
         self.aws.stop()
         self.gcp.stop()
         self.issuer.stop()
@@ -77,8 +99,13 @@ class Emulators:
 
     def describe(self) -> dict[str, Any]:
         assert self.roles is not None
+        vault: dict[str, Any] = {}
+        if self.vault is not None and self.vault.sandbox is not None:
+            description = self.vault.sandbox.describe()
+            vault = {"vault": description | {"database_missing": self.vault.database_missing}}
         return {
             "oidc_issuer": self.issuer.url,
+            "oidc_jwks_url": self.issuer.discovery()["jwks_uri"],
             "token_request_url": self.issuer.request_url,
             "aws_endpoint": self.aws.endpoint,
             "entry_role_arn": self.roles.entry_role_arn,
@@ -89,7 +116,7 @@ class Emulators:
             "gcp_service_account": gcp.SERVICE_ACCOUNT,
             "gcp_denied_service_account": gcp.DENIED_SERVICE_ACCOUNT,
             "environ": self.environ(),
-        }
+        } | vault
 
 
 def _write_private(path: str, text: str) -> None:
@@ -111,6 +138,14 @@ def _announce(emulators: Emulators, quiet: bool) -> None:
         file=sys.stderr,
         flush=True,
     )
+    if "vault" in info:
+        vault = info["vault"]
+        database = vault["database_creds_path"] or f"KV only: {vault['database_missing']}"
+        print(
+            f"sandbox: OpenBao at {vault['address']} (role {vault['role']}, {database})",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def sandbox(request: SandboxInput) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.fault_proxy import FaultProxy
+from tests.vault_fixtures import session_secrets as vault_session_secrets
 
 NHI = shutil.which("nhi-invoke", path=os.path.dirname(sys.executable)) or "nhi-invoke"
 CHILD = str(Path(__file__).with_name("child_identity.py"))
@@ -168,7 +169,7 @@ def secret_leak_sweep(tmp_path: Path) -> Iterator[None]:
     if not _RUNS:
         return
     reported, reports = _reported_secrets(tmp_path)
-    secrets = reported | {s for run in _RUNS for s in run.secrets}
+    secrets = reported | {s for run in _RUNS for s in run.secrets} | vault_session_secrets()
     since = _FIRST_RUN_AT[0]
     files = [
         p

@@ -9,13 +9,16 @@ import sys
 import threading
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhi_invoke.config import RunFlags, default_ledger_path
 from nhi_invoke.invocation import RunInput, execute, prepare
 from nhi_invoke.sandbox import gcp
 from nhi_invoke.sandbox.aws import MotoServer, SandboxRoles
 from nhi_invoke.sandbox.oidc_issuer import OidcIssuer
+
+if TYPE_CHECKING:
+    from nhi_invoke.sandbox.azure import EntraEmulator
 
 
 @dataclass(frozen=True)
@@ -33,21 +36,33 @@ class SandboxInput:
 
 
 class Emulators:
-    """The OIDC issuer, moto and the GCP emulator, started and stopped together."""
+    """The OIDC issuer, moto and the GCP emulator (and, when asked, the Entra emulator),
+    started and stopped together."""
 
-    def __init__(self) -> None:
+    def __init__(self, azure: bool = False) -> None:
         self.issuer = OidcIssuer()
         self.aws = MotoServer()
         self.gcp = gcp.GcpEmulator(self.issuer.url, self.issuer.jwks(), self.issuer.run.repository)
+        self.entra: EntraEmulator | None = None
+        if azure:
+            # Imported only when asked: TLS and key generation stay off the common start.
+            from nhi_invoke.sandbox.azure import sandbox_entra  # noqa: PLC0415
+
+            run = self.issuer.run
+            self.entra = sandbox_entra(self.issuer.url, f"repo:{run.repository}:ref:{run.ref}")
         self.roles: SandboxRoles | None = None
 
     def __enter__(self) -> Emulators:
         self.issuer.start()
         self.gcp.start()
+        if self.entra:
+            self.entra.start()
         try:
             self.aws.start()
             self.roles = self.aws.create_roles(self.issuer.url, self.issuer.run.repository)
         except BaseException:
+            if self.entra:
+                self.entra.stop()
             self.gcp.stop()
             self.issuer.stop()
             raise
@@ -60,6 +75,8 @@ class Emulators:
         tb: TracebackType | None,
     ) -> None:
         self.aws.stop()
+        if self.entra:
+            self.entra.stop()
         self.gcp.stop()
         self.issuer.stop()
 
@@ -77,7 +94,7 @@ class Emulators:
 
     def describe(self) -> dict[str, Any]:
         assert self.roles is not None
-        return {
+        return self._describe_entra() | {
             "oidc_issuer": self.issuer.url,
             "token_request_url": self.issuer.request_url,
             "aws_endpoint": self.aws.endpoint,
@@ -89,6 +106,20 @@ class Emulators:
             "gcp_service_account": gcp.SERVICE_ACCOUNT,
             "gcp_denied_service_account": gcp.DENIED_SERVICE_ACCOUNT,
             "environ": self.environ(),
+        }
+
+    def _describe_entra(self) -> dict[str, Any]:
+        if self.entra is None:
+            return {}
+        from nhi_invoke.sandbox import entra_directory as entra  # noqa: PLC0415
+
+        return {
+            "azure_authority_host": self.entra.url,
+            "azure_ca_file": self.entra.ca_file,
+            "azure_tenant_id": entra.SANDBOX_TENANT_ID,
+            "azure_client_id": entra.SANDBOX_CLIENT_ID,
+            "azure_blocked_client_id": entra.BLOCKED_CLIENT_ID,
+            "azure_audience": entra.DEFAULT_AUDIENCE,
         }
 
 

@@ -1,0 +1,3 @@
+"""Plugins shared by the whole suite (pytest takes `pytest_plugins` only from here)."""
+
+pytest_plugins = ["tests.azure_fixtures"]

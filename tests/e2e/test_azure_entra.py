@@ -16,7 +16,7 @@ import jwt
 import msal
 import pytest
 import requests
-from azure.core.exceptions import ClientAuthenticationError
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from azure.identity import (
     AzureAuthorityHosts,
     ClientAssertionCredential,
@@ -247,19 +247,14 @@ def test_requests_lets_the_environment_ca_bundle_override_a_sessions_verify(
 
 
 def test_clients_refuse_the_emulator_without_its_ca(
-    entra: EntraEmulator, sandbox: dict[str, Any], base_env: dict[str, str], tmp_path: Path
+    entra: EntraEmulator, sandbox: dict[str, Any]
 ) -> None:
-    token_file = tmp_path / "federated-token"
-    token_file.write_text(sandbox_assertion(sandbox))
-    env = base_env | {
-        "AZURE_AUTHORITY_HOST": entra.url,
-        "AZURE_TENANT_ID": SANDBOX_TENANT_ID,
-        "AZURE_CLIENT_ID": SANDBOX_CLIENT_ID,
-        "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
-    }
-    report = run_child(env, "workload", ARM)
-    assert not report["ok"]
-    assert "CERTIFICATE_VERIFY_FAILED" in report["error"]
+    assertion = sandbox_assertion(sandbox)
+    credential = ClientAssertionCredential(
+        SANDBOX_TENANT_ID, SANDBOX_CLIENT_ID, lambda: assertion, authority=entra.url, retry_total=0
+    )
+    with pytest.raises(ServiceRequestError, match="CERTIFICATE_VERIFY_FAILED"):
+        credential.get_token(ARM)
 
 
 def test_msal_discovers_the_authority_then_asks_for_a_token(

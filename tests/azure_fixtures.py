@@ -11,6 +11,8 @@ import json
 import os
 import socket
 import ssl
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +27,8 @@ from nhi_invoke.sandbox.azure import EntraEmulator
 from nhi_invoke.sandbox.entra_directory import DEFAULT_AUDIENCE, sandbox_directory
 from nhi_invoke.sandbox.oidc_issuer import OidcIssuer
 from nhi_invoke.sandbox.tls import ServerTls
+
+AZURE_CHILD = str(Path(__file__).with_name("e2e") / "child_azure.py")
 
 
 def github_subject(environ: dict[str, str]) -> str:
@@ -102,6 +106,21 @@ def entra_get(entra: EntraEmulator, path: str, **headers: str) -> tuple[int, Any
             return response.status, json.load(response)
     except urllib.error.HTTPError as refused:
         return refused.code, json.load(refused)
+
+
+def run_azure_child(env: dict[str, str], *args: str) -> dict[str, Any]:
+    """Run tests/e2e/child_azure.py (azure-identity, configured by `env` alone); its report."""
+    done = subprocess.run(
+        [sys.executable, AZURE_CHILD, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,6 @@ MSAL, with real OIDC tokens from the e2e sandbox's issuer as client assertions."
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -39,11 +37,10 @@ from nhi_invoke.sandbox.entra_directory import (
     sandbox_directory,
 )
 from nhi_invoke.sandbox.oidc_issuer import KEY_ID, OidcIssuer
-from tests.azure_fixtures import entra_get, github_subject, sandbox_assertion
+from tests.azure_fixtures import entra_get, github_subject, run_azure_child, sandbox_assertion
 
 pytestmark = pytest.mark.e2e
 
-CHILD = str(Path(__file__).with_name("child_azure.py"))
 ARM = "https://management.azure.com/.default"
 NO_TENANT = "0e2b8c4d-0000-4000-8000-000000000000"
 NO_CLIENT = "11111111-2222-4333-8444-555555555555"
@@ -64,20 +61,6 @@ def get_token(
 
 def claims_of(token: str) -> dict[str, Any]:
     return dict(jwt.decode(token, options={"verify_signature": False}))
-
-
-def run_child(env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, CHILD, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    return report
 
 
 # -- tokens ----------------------------------------------------------------------------------
@@ -179,7 +162,7 @@ def test_workload_identity_credential_from_the_environment_gets_a_token(
         "AZURE_CLIENT_ID": SANDBOX_CLIENT_ID,
         "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
     }
-    report = run_child(env, "workload", ARM, "--whoami", f"{entra.url}/__sandbox/whoami")
+    report = run_azure_child(env, "workload", ARM, "--whoami", f"{entra.url}/__sandbox/whoami")
     assert report["ok"], report
     assert report["whoami"]["claims"]["appid"] == SANDBOX_CLIENT_ID
     assert report["whoami"]["claims"]["aud"] == "https://management.azure.com"
@@ -216,7 +199,7 @@ def test_azure_identity_refuses_an_authority_host_without_tls(
         "AZURE_CLIENT_ID": SANDBOX_CLIENT_ID,
         "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
     }
-    report = run_child(env, "workload", ARM)
+    report = run_azure_child(env, "workload", ARM)
     assert not report["ok"]
     assert "The value must be a TLS protected (https) URL." in report["error"]
 
@@ -417,7 +400,7 @@ def test_the_emulator_serves_a_certificate_from_a_trustme_ca(
             "AZURE_CLIENT_ID": SANDBOX_CLIENT_ID,
             "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
         }
-        report = run_child(env, "workload", ARM)
+        report = run_azure_child(env, "workload", ARM)
         assert report["ok"], report
         assert report["claims"]["appid"] == SANDBOX_CLIENT_ID
     finally:

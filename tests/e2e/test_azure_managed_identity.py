@@ -5,10 +5,7 @@ environment alone, as a step's command would."""
 
 from __future__ import annotations
 
-import json
 import secrets
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -23,11 +20,10 @@ import pytest
 from nhi_invoke.sandbox.azure import EntraEmulator
 from nhi_invoke.sandbox.entra_directory import SANDBOX_CLIENT_ID, SANDBOX_TENANT_ID
 from nhi_invoke.sandbox.loopback import JsonHandler, LoopbackService
-from tests.azure_fixtures import closed_port_url, sandbox_assertion
+from tests.azure_fixtures import closed_port_url, run_azure_child, sandbox_assertion
 
 pytestmark = pytest.mark.e2e
 
-CHILD = str(Path(__file__).with_name("child_azure.py"))
 ARM = "https://management.azure.com/.default"
 PATH = "/msi/token"
 
@@ -99,26 +95,12 @@ def identity_env(base_env: dict[str, str], endpoint: AppServiceEndpoint) -> dict
     }
 
 
-def run_child(env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, CHILD, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    return report
-
-
 def test_managed_identity_credential_asks_the_app_service_endpoint(
     endpoint: AppServiceEndpoint, identity_env: dict[str, str]
 ) -> None:
     # The authority host plays no part in the managed-identity protocol.
     env = identity_env | {"AZURE_AUTHORITY_HOST": "https://login.example.invalid"}
-    report = run_child(env, "managed", ARM)
+    report = run_azure_child(env, "managed", ARM)
     assert report["ok"], report
     (seen,) = endpoint.seen
     assert (seen.method, seen.path) == ("GET", PATH)
@@ -138,14 +120,15 @@ def test_managed_identity_credential_asks_the_app_service_endpoint(
 def test_the_resource_asked_for_is_the_scope_without_default(
     endpoint: AppServiceEndpoint, identity_env: dict[str, str], scope: str, resource: str
 ) -> None:
-    assert run_child(identity_env, "managed", scope)["ok"]
+    assert run_azure_child(identity_env, "managed", scope)["ok"]
     assert endpoint.seen[0].query["resource"] == resource
 
 
 def test_an_inherited_server_thumbprint_turns_the_endpoint_into_service_fabrics(
     endpoint: AppServiceEndpoint, identity_env: dict[str, str]
 ) -> None:
-    report = run_child(identity_env | {"IDENTITY_SERVER_THUMBPRINT": "00" * 20}, "managed", ARM)
+    env = identity_env | {"IDENTITY_SERVER_THUMBPRINT": "00" * 20}
+    report = run_azure_child(env, "managed", ARM)
     assert not report["ok"]
     assert "Service Fabric managed identity endpoint must use HTTPS" in report["error"]
     assert endpoint.seen == []
@@ -154,7 +137,7 @@ def test_an_inherited_server_thumbprint_turns_the_endpoint_into_service_fabrics(
 def test_a_user_assigned_identity_is_asked_for_by_client_id(
     endpoint: AppServiceEndpoint, identity_env: dict[str, str]
 ) -> None:
-    report = run_child(identity_env, "managed", ARM, "--client-id", SANDBOX_CLIENT_ID)
+    report = run_azure_child(identity_env, "managed", ARM, "--client-id", SANDBOX_CLIENT_ID)
     assert report["ok"], report
     assert endpoint.seen[0].query["client_id"] == SANDBOX_CLIENT_ID
 
@@ -179,7 +162,7 @@ def test_the_answer_needs_access_token_and_expires_on(
         )
 
     endpoint.reply = reply
-    report = run_child(identity_env, "managed", ARM)
+    report = run_azure_child(identity_env, "managed", ARM)
     assert report["ok"] is works, report
 
 
@@ -192,7 +175,7 @@ def test_expires_on_may_be_a_number_or_a_string_of_epoch_seconds(
         return 200, full_reply(query)[1] | {"expires_on": expires_on}
 
     endpoint.reply = reply
-    report = run_child(identity_env, "managed", ARM)
+    report = run_azure_child(identity_env, "managed", ARM)
     assert report["ok"], report
     assert report["expires_on"] == expires_on
 
@@ -205,7 +188,7 @@ def test_a_token_is_reused_until_five_minutes_before_it_expires(
         return 200, full_reply(query)[1] | {"expires_on": str(int(time.time()) + lifetime)}
 
     endpoint.reply = reply
-    report = run_child(identity_env, "managed", ARM, "--times", "2")
+    report = run_azure_child(identity_env, "managed", ARM, "--times", "2")
     assert report["ok"], report
     assert len(endpoint.seen) == requests_made
 
@@ -214,7 +197,7 @@ def test_an_error_status_from_the_endpoint_fails_the_credential(
     endpoint: AppServiceEndpoint, identity_env: dict[str, str]
 ) -> None:
     endpoint.reply = lambda query: (400, {"statusCode": 400, "message": "scope not allowed"})
-    report = run_child(identity_env, "managed", "https://vault.azure.net/.default")
+    report = run_azure_child(identity_env, "managed", "https://vault.azure.net/.default")
     assert not report["ok"]
     # MSAL shows App Service's error fields, statusCode and message, and nothing else.
     assert report["error_type"] == "CredentialUnavailableError"
@@ -225,7 +208,7 @@ def test_a_refusal_from_the_endpoint_lets_default_azure_credential_try_the_next_
     endpoint: AppServiceEndpoint, identity_env: dict[str, str]
 ) -> None:
     endpoint.reply = lambda query: (400, {"statusCode": 400, "message": "scope not allowed"})
-    report = run_child(identity_env, "default", "https://vault.azure.net/.default")
+    report = run_azure_child(identity_env, "default", "https://vault.azure.net/.default")
     assert not report["ok"]
     attempted = report["error"].split("Attempted credentials:")[1]
     assert "ManagedIdentityCredential" in attempted
@@ -239,7 +222,7 @@ def test_default_azure_credential_tries_environment_then_workload_then_managed_i
         "AZURE_CLIENT_ID": SANDBOX_CLIENT_ID,
         "AZURE_TENANT_ID": SANDBOX_TENANT_ID,
     }
-    report = run_child(env, "default", ARM)
+    report = run_azure_child(env, "default", ARM)
     assert report["ok"], report
     assert report["chain"][:3] == [
         "EnvironmentCredential",
@@ -266,7 +249,7 @@ def test_default_azure_credential_prefers_a_federated_token_file_to_the_endpoint
         "REQUESTS_CA_BUNDLE": entra.ca_file,
         "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
     }
-    report = run_child(env, "default", ARM)
+    report = run_azure_child(env, "default", ARM)
     assert report["ok"], report
     assert report["chain"][1] == "WorkloadIdentityCredential"
     assert report["claims"]["appid"] == SANDBOX_CLIENT_ID  # minted by Entra, not the endpoint
@@ -285,7 +268,7 @@ def test_default_azure_credential_prefers_a_client_secret_to_the_endpoint(
         "HTTPS_PROXY": closed_port_url(),
         "NO_PROXY": "127.0.0.1,localhost",
     }
-    report = run_child(env, "default", ARM)
+    report = run_azure_child(env, "default", ARM)
     assert not report["ok"]
     assert "EnvironmentCredential" in report["error"]
     assert endpoint.seen == []

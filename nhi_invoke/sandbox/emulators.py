@@ -9,7 +9,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhi_invoke.config import RunFlags, default_ledger_path
 from nhi_invoke.invocation import RunInput, execute, prepare
@@ -17,6 +17,9 @@ from nhi_invoke.sandbox import gcp
 from nhi_invoke.sandbox.aws import MotoServer, SandboxRoles
 from nhi_invoke.sandbox.oidc_issuer import OidcIssuer
 from nhi_invoke.sandbox.vault import IssuerTrust, VaultServers
+
+if TYPE_CHECKING:
+    from nhi_invoke.sandbox.azure import EntraEmulator
 
 
 @dataclass(frozen=True)
@@ -43,13 +46,22 @@ def start_vault(issuer: OidcIssuer, audit_log: str | None = None) -> VaultServer
 
 
 class Emulators:
-    """The OIDC issuer, moto and the GCP emulator (and OpenBao when asked for), started and
-    stopped together."""
+    """The OIDC issuer, moto and the GCP emulator (and, when asked, OpenBao and the Entra
+    emulator), started and stopped together."""
 
-    def __init__(self, vault: bool = False, vault_audit_log: str | None = None) -> None:
+    def __init__(
+        self, vault: bool = False, vault_audit_log: str | None = None, azure: bool = False
+    ) -> None:
         self.issuer = OidcIssuer()
         self.aws = MotoServer()
         self.gcp = gcp.GcpEmulator(self.issuer.url, self.issuer.jwks(), self.issuer.run.repository)
+        self.entra: EntraEmulator | None = None
+        if azure:
+            # Imported only when asked: TLS and key generation stay off the common start.
+            from nhi_invoke.sandbox.azure import sandbox_entra  # noqa: PLC0415
+
+            run = self.issuer.run
+            self.entra = sandbox_entra(self.issuer.url, f"repo:{run.repository}:ref:{run.ref}")
         self.roles: SandboxRoles | None = None
         self._vault_wanted = vault
         self._vault_audit_log = vault_audit_log
@@ -58,10 +70,14 @@ class Emulators:
     def __enter__(self) -> Emulators:
         self.issuer.start()
         self.gcp.start()
+        if self.entra:
+            self.entra.start()
         try:
             self.aws.start()
             self.roles = self.aws.create_roles(self.issuer.url, self.issuer.run.repository)
         except BaseException:
+            if self.entra:
+                self.entra.stop()
             self.gcp.stop()
             self.issuer.stop()
             raise
@@ -82,6 +98,8 @@ class Emulators:
         if self.vault is not None:
             self.vault.stop()
         self.aws.stop()
+        if self.entra:
+            self.entra.stop()
         self.gcp.stop()
         self.issuer.stop()
 
@@ -103,20 +121,38 @@ class Emulators:
         if self.vault is not None and self.vault.sandbox is not None:
             description = self.vault.sandbox.describe()
             vault = {"vault": description | {"database_missing": self.vault.database_missing}}
+        return (
+            vault
+            | self._describe_entra()
+            | {
+                "oidc_issuer": self.issuer.url,
+                "oidc_jwks_url": self.issuer.discovery()["jwks_uri"],
+                "token_request_url": self.issuer.request_url,
+                "aws_endpoint": self.aws.endpoint,
+                "entry_role_arn": self.roles.entry_role_arn,
+                "target_role_arn": self.roles.target_role_arn,
+                "oidc_provider_arn": self.roles.oidc_provider_arn,
+                "gcp_endpoint": self.gcp.url,
+                "gcp_provider": gcp.PROVIDER,
+                "gcp_service_account": gcp.SERVICE_ACCOUNT,
+                "gcp_denied_service_account": gcp.DENIED_SERVICE_ACCOUNT,
+                "environ": self.environ(),
+            }
+        )
+
+    def _describe_entra(self) -> dict[str, Any]:
+        if self.entra is None:
+            return {}
+        from nhi_invoke.sandbox import entra_directory as entra  # noqa: PLC0415
+
         return {
-            "oidc_issuer": self.issuer.url,
-            "oidc_jwks_url": self.issuer.discovery()["jwks_uri"],
-            "token_request_url": self.issuer.request_url,
-            "aws_endpoint": self.aws.endpoint,
-            "entry_role_arn": self.roles.entry_role_arn,
-            "target_role_arn": self.roles.target_role_arn,
-            "oidc_provider_arn": self.roles.oidc_provider_arn,
-            "gcp_endpoint": self.gcp.url,
-            "gcp_provider": gcp.PROVIDER,
-            "gcp_service_account": gcp.SERVICE_ACCOUNT,
-            "gcp_denied_service_account": gcp.DENIED_SERVICE_ACCOUNT,
-            "environ": self.environ(),
-        } | vault
+            "azure_authority_host": self.entra.url,
+            "azure_ca_file": self.entra.ca_file,
+            "azure_tenant_id": entra.SANDBOX_TENANT_ID,
+            "azure_client_id": entra.SANDBOX_CLIENT_ID,
+            "azure_blocked_client_id": entra.BLOCKED_CLIENT_ID,
+            "azure_audience": entra.DEFAULT_AUDIENCE,
+        }
 
 
 def _write_private(path: str, text: str) -> None:

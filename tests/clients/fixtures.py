@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,11 @@ def _require(found: bool, what: str, install: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{message}: CI must run every real-client test")
     pytest.skip(message)
+
+
+def run_client(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A client script as a process of its own, in exactly `env` (nothing inherited)."""
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
 def client_report(stdout: str) -> dict[str, Any]:

@@ -4,18 +4,21 @@ developer machines do: what every client's default chain finds if nothing shadow
 - `~/.aws/credentials`: the access key of a long-lived IAM user (created in moto, so that
   calling with it names that user).
 - `~/.config/gcloud/application_default_credentials.json`: an authorised-user ADC file, as
-  `gcloud auth application-default login` writes.
+  `gcloud auth application-default login` writes, holding an access token valid for years
+  (google-auth always refreshes such a file at Google's own token endpoint, so the planted
+  token keeps a client that picks this file from ever refreshing it).
 - `~/.config/gcloud`: an active gcloud account with a stored service-account key
   (`credentials.db`, the table `gcloud auth activate-service-account` fills; planted directly
   because activating one asks Google for a token), and `gce` = False so gcloud never probes
   metadata.google.internal.
 
-Both Google credentials refresh at `oauth2.nhi-test.invalid`, which resolves nowhere: a
-client that uses them fails at once, without traffic off the machine.
+The gcloud account refreshes at `oauth2.nhi-test.invalid`, which resolves nowhere: gcloud
+fails at once when it uses it, without traffic off the machine.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ PLANTED_TOKEN_URI = "https://oauth2.nhi-test.invalid/token"
 GCLOUD_ACCOUNT = "long-lived@runner-project.iam.gserviceaccount.com"
 GCLOUD_PROJECT = "runner-project"
 ADC_CLIENT_ID = "planted-adc.apps.googleusercontent.com"
+ADC_TOKEN = "ya29.planted-long-lived-adc-token"
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class PlantedHome:
     gcloud_account: str
     adc_file: Path
     adc_client_id: str
+    adc_token_fingerprint: str
 
 
 def _private_file(path: Path, text: str) -> None:
@@ -86,7 +91,8 @@ def plant(home: Path, aws_user: LongLivedAwsUser, private_key_pem: str) -> Plant
                 "client_id": ADC_CLIENT_ID,
                 "client_secret": "planted-client-secret",
                 "refresh_token": "planted-refresh-token",
-                "token_uri": PLANTED_TOKEN_URI,
+                "token": ADC_TOKEN,
+                "expiry": "2099-01-01T00:00:00Z",
             }
         ),
     )
@@ -117,4 +123,5 @@ def plant(home: Path, aws_user: LongLivedAwsUser, private_key_pem: str) -> Plant
         gcloud_account=GCLOUD_ACCOUNT,
         adc_file=adc,
         adc_client_id=ADC_CLIENT_ID,
+        adc_token_fingerprint="sha256:" + hashlib.sha256(ADC_TOKEN.encode()).hexdigest(),
     )

@@ -7,13 +7,12 @@ environment (this machine's own CA and proxy variables are not inherited).
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from typing import Any
 
 import pytest
 
-from tests.clients.fixtures import BOTO3_CLIENT, client_report
+from tests.clients.fixtures import BOTO3_CLIENT, client_report, run_client
 from tests.clients.planted_home import LongLivedAwsUser
 from tests.net.network import GCP_HOST, STS_HOST, TOKEN_HOST, EmulatorNetwork
 from tests.net.proxy import ForwardProxy
@@ -34,10 +33,6 @@ except requests.RequestException as error:
     raise SystemExit(1)
 print(json.dumps({"client": "requests", "token_fields": sorted(token), "tokeninfo": info.json()}))
 """
-
-
-def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
 def _aws_env(env: dict[str, str], user: LongLivedAwsUser, **settings: str) -> dict[str, str]:
@@ -75,7 +70,7 @@ def test_boto3_reaches_sts_by_name_through_the_proxy_trusting_aws_ca_bundle(
 ) -> None:
     before = emulator_network.handshakes()[STS_HOST]
     ca = str(emulator_network.ca.bundle)
-    done = _run([sys.executable, str(BOTO3_CLIENT)], sts_by_name | {"AWS_CA_BUNDLE": ca})
+    done = run_client([sys.executable, str(BOTO3_CLIENT)], sts_by_name | {"AWS_CA_BUNDLE": ca})
     assert done.returncode == 0, done.stdout + done.stderr
     assert client_report(done.stdout)["arn"] == long_lived_aws_user.arn
     assert [(r.method, r.authority, r.outcome) for r in forward_proxy.records] == [
@@ -88,7 +83,7 @@ def test_boto3_refuses_the_private_certificate_without_the_ca_bundle(
     sts_by_name: dict[str, str], forward_proxy: ForwardProxy, emulator_network: EmulatorNetwork
 ) -> None:
     refused = len(emulator_network.failed_handshakes()[STS_HOST])
-    done = _run([sys.executable, str(BOTO3_CLIENT)], sts_by_name)
+    done = run_client([sys.executable, str(BOTO3_CLIENT)], sts_by_name)
     assert done.returncode == 1
     assert "CERTIFICATE_VERIFY_FAILED" in client_report(done.stdout)["error"]
     assert forward_proxy.authorities() == {f"{STS_HOST}:443"}  # it went the right way
@@ -100,7 +95,7 @@ def test_a_client_that_bypasses_the_proxy_cannot_resolve_the_emulators(
     sts_by_name: dict[str, str], forward_proxy: ForwardProxy, emulator_network: EmulatorNetwork
 ) -> None:
     direct = {k: v for k, v in sts_by_name.items() if k != "HTTPS_PROXY"}
-    done = _run(
+    done = run_client(
         [sys.executable, str(BOTO3_CLIENT)],
         direct | {"AWS_CA_BUNDLE": str(emulator_network.ca.bundle)},
     )
@@ -116,7 +111,7 @@ def test_plain_http_through_the_proxy_is_forwarded_and_logged_with_its_path(
         "AWS_ENDPOINT_URL_STS": f"http://{STS_HOST}",
         "HTTP_PROXY": forward_proxy.url,
     }
-    done = _run([sys.executable, str(BOTO3_CLIENT)], plain)
+    done = run_client([sys.executable, str(BOTO3_CLIENT)], plain)
     assert done.returncode == 0, done.stdout + done.stderr
     assert client_report(done.stdout)["arn"] == long_lived_aws_user.arn
     assert [(r.method, r.authority, r.path, r.tunnel) for r in forward_proxy.records] == [
@@ -131,13 +126,13 @@ def test_the_aws_cli_honours_https_proxy_and_aws_ca_bundle(
     long_lived_aws_user: LongLivedAwsUser,
     aws_cli_command: list[str],
 ) -> None:
-    trusted = _run(
+    trusted = run_client(
         aws_cli_command, sts_by_name | {"AWS_CA_BUNDLE": str(emulator_network.ca.bundle)}
     )
     assert trusted.returncode == 0, trusted.stdout + trusted.stderr
     assert client_report(trusted.stdout)["arn"] == long_lived_aws_user.arn
     assert forward_proxy.authorities() == {f"{STS_HOST}:443"}
-    untrusted = _run(aws_cli_command, sts_by_name)
+    untrusted = run_client(aws_cli_command, sts_by_name)
     assert untrusted.returncode == 1
     assert "CERTIFICATE_VERIFY_FAILED" in client_report(untrusted.stdout)["error"]
 
@@ -147,13 +142,13 @@ def test_requests_honours_the_proxy_and_requests_ca_bundle(
 ) -> None:
     command = [sys.executable, "-c", REQUESTS_CLIENT]
     ca = str(emulator_network.ca.bundle)
-    trusted = _run(command, named_env | {"REQUESTS_CA_BUNDLE": ca})
+    trusted = run_client(command, named_env | {"REQUESTS_CA_BUNDLE": ca})
     assert trusted.returncode == 0, trusted.stdout + trusted.stderr
     report = client_report(trusted.stdout)
     assert report["token_fields"] == ["count", "value"]  # GitHub's token answer
     assert report["tokeninfo"]["error"] == "invalid_token"  # the GCP emulator answered
     assert [r.authority for r in forward_proxy.records] == [f"{TOKEN_HOST}:443", f"{GCP_HOST}:443"]
-    untrusted = _run(command, named_env)
+    untrusted = run_client(command, named_env)
     assert untrusted.returncode == 1
     assert "CERTIFICATE_VERIFY_FAILED" in client_report(untrusted.stdout)["error"]
 
@@ -171,7 +166,7 @@ def test_no_proxy_exempts_the_hosts_it_names(
         "NO_PROXY": "localhost",
         "REQUESTS_CA_BUNDLE": str(emulator_network.ca.bundle),
     }
-    done = _run([sys.executable, "-c", REQUESTS_CLIENT], env)
+    done = run_client([sys.executable, "-c", REQUESTS_CLIENT], env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert client_report(done.stdout)["tokeninfo"]["error"] == "invalid_token"
     assert [r.authority for r in forward_proxy.records] == [f"{TOKEN_HOST}:443"]
@@ -187,7 +182,7 @@ def test_no_proxy_exempts_a_loopback_address_for_boto3(
         "AWS_ENDPOINT_URL_STS": sandbox["aws_endpoint"],
         "NO_PROXY": "127.0.0.1",
     }
-    done = _run([sys.executable, str(BOTO3_CLIENT)], direct)
+    done = run_client([sys.executable, str(BOTO3_CLIENT)], direct)
     assert done.returncode == 0, done.stdout + done.stderr
     assert client_report(done.stdout)["arn"] == long_lived_aws_user.arn
     assert forward_proxy.records == []
@@ -202,14 +197,14 @@ def test_the_authenticating_proxy_admits_only_the_credentials_in_the_proxy_url(
     assert authenticating_proxy.credentials is not None
     password = authenticating_proxy.credentials.password
     env = sts_by_name | {"AWS_CA_BUNDLE": str(emulator_network.ca.bundle)}
-    admitted = _run(
+    admitted = run_client(
         [sys.executable, str(BOTO3_CLIENT)],
         env | {"HTTPS_PROXY": authenticating_proxy.url_with_credentials},
     )
     assert admitted.returncode == 0, admitted.stdout + admitted.stderr
     assert client_report(admitted.stdout)["arn"] == long_lived_aws_user.arn
     wrong = authenticating_proxy.url_with_credentials.replace(password, "not-the-password")
-    refused = _run([sys.executable, str(BOTO3_CLIENT)], env | {"HTTPS_PROXY": wrong})
+    refused = run_client([sys.executable, str(BOTO3_CLIENT)], env | {"HTTPS_PROXY": wrong})
     assert refused.returncode == 1
     assert "ProxyConnectionError" in client_report(refused.stdout)["error"]
     assert "not-the-password" not in refused.stdout + refused.stderr  # botocore masks it
@@ -227,7 +222,7 @@ def test_the_proxy_refuses_hosts_it_has_no_route_for_without_connecting(
         "import requests\n"
         "print(requests.get('http://registry.example/simple/', timeout=10).status_code)"
     )
-    done = _run([sys.executable, "-c", code], named_env)
+    done = run_client([sys.executable, "-c", code], named_env)
     assert done.stdout.strip() == "502"
     assert [(r.authority, r.outcome) for r in forward_proxy.records] == [
         ("registry.example:80", "unknown-host")
@@ -237,7 +232,7 @@ def test_the_proxy_refuses_hosts_it_has_no_route_for_without_connecting(
 def test_the_javascript_sdk_ignores_https_proxy_on_node_20(
     sts_by_name: dict[str, str], forward_proxy: ForwardProxy, node_sdk_command: list[str]
 ) -> None:
-    done = _run(node_sdk_command, sts_by_name | {"AWS_REGION": "us-east-1"})
+    done = run_client(node_sdk_command, sts_by_name | {"AWS_REGION": "us-east-1"})
     assert done.returncode == 1
     assert f"ENOTFOUND {STS_HOST}" in client_report(done.stdout)["error"]
     assert forward_proxy.records == []  # it resolved the name itself, and failed
@@ -254,9 +249,9 @@ def test_the_javascript_sdk_trusts_node_extra_ca_certs_and_not_aws_ca_bundle(
         "AWS_ENDPOINT_URL_STS": emulator_network.front(STS_HOST).direct_url,
         "AWS_REGION": "us-east-1",
     }
-    ignored = _run(node_sdk_command, direct | {"AWS_CA_BUNDLE": ca, "SSL_CERT_FILE": ca})
+    ignored = run_client(node_sdk_command, direct | {"AWS_CA_BUNDLE": ca, "SSL_CERT_FILE": ca})
     assert ignored.returncode == 1
     assert "unable to verify the first certificate" in client_report(ignored.stdout)["error"]
-    trusted = _run(node_sdk_command, direct | {"NODE_EXTRA_CA_CERTS": ca})
+    trusted = run_client(node_sdk_command, direct | {"NODE_EXTRA_CA_CERTS": ca})
     assert trusted.returncode == 0, trusted.stdout + trusted.stderr
     assert client_report(trusted.stdout)["arn"] == long_lived_aws_user.arn

@@ -39,7 +39,8 @@ GCLOUD_CLIENT = CLIENTS / "gcloud_identity.py"
 GOOGLE_AUTH_CLIENT = CLIENTS / "google_auth_identity.py"
 
 
-def _require(found: bool, what: str, install: str) -> None:
+def require_client(found: bool, what: str, install: str) -> None:
+    """Skip the test when a client is missing, or fail it on CI (`CI` set)."""
     if found:
         return
     message = f"{what} is not installed ({install})"
@@ -65,7 +66,7 @@ def client_report(stdout: str) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def aws_cli() -> Path:
     """The AWS CLI (v1, from PyPI) in .venv-clients, with its own botocore."""
-    _require(AWS_CLI.exists(), "the AWS CLI", "bash .ci/run installs it in .venv-clients")
+    require_client(AWS_CLI.exists(), "the AWS CLI", "bash .ci/run installs it in .venv-clients")
     return AWS_CLI
 
 
@@ -79,8 +80,8 @@ def aws_cli_command(aws_cli: Path) -> list[str]:
 def node_sdk_command() -> list[str]:
     """A step's command: the AWS SDK for JavaScript v3 (append a provider, count, pause)."""
     node = shutil.which("node")
-    _require(node is not None, "Node.js", "the machine's Node.js 20")
-    _require(
+    require_client(node is not None, "Node.js", "the machine's Node.js 20")
+    require_client(
         (CLIENTS / "node" / "node_modules" / "@aws-sdk" / "client-sts").is_dir(),
         "the AWS SDK for JavaScript v3",
         "bash .ci/run runs npm ci in tests/clients/node",
@@ -93,7 +94,7 @@ def node_sdk_command() -> list[str]:
 def gcloud() -> Path:
     """The machine's gcloud CLI."""
     found = shutil.which("gcloud")
-    _require(found is not None, "gcloud", "the machine's Google Cloud CLI, /usr/bin/gcloud")
+    require_client(found is not None, "gcloud", "the machine's Google Cloud CLI, /usr/bin/gcloud")
     assert found is not None
     return Path(found)
 

@@ -95,6 +95,28 @@ def test_each_aws_client_gets_the_steps_identity_over_a_planted_home(
     assert planted_home.aws_access_key_id != grant["access_key_id"]
 
 
+@pytest.mark.parametrize("client", [*AWS_CLIENTS, "js-container-metadata"])
+def test_each_aws_client_gets_the_served_identity_in_a_clean_home(
+    client: str, request: pytest.FixtureRequest, github_env: dict[str, str], sandbox: dict[str, Any]
+) -> None:
+    # --serve: the credentials only behind the container-credentials endpoint.
+    command = _aws_command(client, request)
+    result = run_nhi(
+        ["run", "--serve", "--aws-role-arn", sandbox["target_role_arn"], "--", *command],
+        github_env,
+    )
+    assert result.code == 0, result.stdout + result.stderr
+    report = client_report(result.stdout)
+    grant = _child_grant(github_env, "aws")
+    assert report["arn"] == grant["principal"]
+    if client == "aws-cli":
+        assert report["access_key_suffix"] == grant["access_key_id"][-4:]
+    else:
+        assert report["access_key_id"] == grant["access_key_id"]
+    if "source" in report:
+        assert report["source"] == "container-role"
+
+
 def test_gcloud_prints_the_steps_token_over_a_planted_account(
     github_env: dict[str, str], sandbox: dict[str, Any], planted_home: PlantedHome, gcloud: Path
 ) -> None:
@@ -130,3 +152,23 @@ def test_gcloud_prints_the_steps_token_over_a_planted_account(
     # gcloud cached nothing: the token is in no file of the runner's gcloud folder (the
     # secret-leak sweep reads every file the run wrote, this folder's included).
     assert not (planted_home.gcloud_config / "access_tokens.db").exists()
+
+
+def test_gcloud_copies_a_printed_token_into_its_log_folder_unless_file_logging_is_off(
+    base_env: dict[str, str], planted_home: PlantedHome, gcloud: Path
+) -> None:
+    # Why the static test's runner turns file logging off (no nhi-invoke here: gcloud alone).
+    token = "ya29.a-token-for-the-log-test"
+    command = [str(gcloud), "auth", "print-access-token"]
+    env = base_env | {"CLOUDSDK_AUTH_ACCESS_TOKEN": token}
+    logs = planted_home.gcloud_config / "logs"
+
+    def logged() -> bool:
+        return any(token in p.read_text() for p in logs.rglob("*.log"))
+
+    quiet = run_client(command, env | {"CLOUDSDK_CORE_DISABLE_FILE_LOGGING": "true"})
+    assert quiet.stdout.strip() == token
+    assert not logged()
+    loud = run_client(command, env)
+    assert loud.stdout.strip() == token
+    assert logged()

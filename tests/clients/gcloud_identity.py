@@ -4,7 +4,8 @@
 
 Prints one JSON line: the token's SHA-256 fingerprint (the ledger's form; never the token),
 the email the emulator's tokeninfo says it belongs to, and what `gcloud config list` says
-(account, project). A failure prints gcloud's last error line and exits 1.
+(account, project), or the first line of its error. When no token is printed, it reports
+gcloud's last error line and exits 1.
 """
 
 import hashlib
@@ -19,12 +20,14 @@ gcloud, tokeninfo = sys.argv[1], sys.argv[2]
 printed = subprocess.run(
     [gcloud, "auth", "print-access-token"], capture_output=True, text=True, check=False
 )
-config = json.loads(
-    subprocess.run(
-        [gcloud, "config", "list", "--format=json"], capture_output=True, text=True, check=True
-    ).stdout
+listed = subprocess.run(
+    [gcloud, "config", "list", "--format=json"], capture_output=True, text=True, check=False
 )
-report = {"client": "gcloud", "config": config.get("core", {})}
+report: dict[str, object] = {"client": "gcloud"}
+if listed.returncode == 0:
+    report["config"] = json.loads(listed.stdout).get("core", {})
+else:  # e.g. a crash asking a metadata server for the project
+    report["config_error"] = (listed.stderr.strip().splitlines() or ["(no output)"])[0]
 if printed.returncode != 0:
     report["error"] = (printed.stderr.strip().splitlines() or ["(no output)"])[-1]
     print(json.dumps(report))

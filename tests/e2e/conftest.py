@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from tests.clients.fixtures import *  # noqa: F403 - real clients, a planted home
 from tests.fault_proxy import FaultProxy
+from tests.net.fixtures import *  # noqa: F403 - proxy, private CA (docs/networks.md)
 from tests.vault_fixtures import session_secrets as vault_session_secrets
 
 NHI = shutil.which("nhi-invoke", path=os.path.dirname(sys.executable)) or "nhi-invoke"

@@ -33,10 +33,10 @@ MAX_EXPANSION = 20
 # Orb commands that leave credentials for every later step (a profile, gcloud's config).
 EXPORTING = frozenset(
     {
-        "circleci/aws-cli:setup",
-        "circleci/aws-cli:assume_role_with_web_identity",
-        "circleci/gcp-cli:setup",
-        "circleci/gcp-cli:initialize",
+        "aws-cli:setup",
+        "aws-cli:assume_role_with_web_identity",
+        "gcp-cli:setup",
+        "gcp-cli:initialize",
     }
 )
 ENV_NAME_PARAMETERS = re.compile(r"^(aws_access_key_id|aws_secret_access_key|gcloud_service_key)$")
@@ -65,8 +65,11 @@ class _Builder:
         self.config = config
         self.sources = sources
         orbs: dict[str, Any] = mapping(config.get("orbs")) or {}
+        # An orb by its name (`circleci/aws-cli@4` -> `aws-cli`); an inline orb by its alias.
         self.orbs = {
-            alias: str(ref).split("@", 1)[0].lower() if isinstance(ref, str) else alias
+            alias: str(ref).split("@", 1)[0].rsplit("/", 1)[-1].lower()
+            if isinstance(ref, str)
+            else alias
             for alias, ref in orbs.items()
         }
         self.commands: dict[str, Any] = mapping(config.get("commands")) or {}
@@ -77,7 +80,7 @@ class _Builder:
         return command.get("steps") if command is not None else None
 
     def orb_command(self, name: str) -> str:
-        """`aws/setup` with `orbs: {aws: circleci/aws-cli@4}` -> `circleci/aws-cli:setup`."""
+        """`aws/setup` with `orbs: {aws: circleci/aws-cli@4}` -> `aws-cli:setup`."""
         alias, _, command = name.partition("/")
         return f"{self.orbs.get(alias, alias)}:{command}" if command else name
 
@@ -106,7 +109,9 @@ class _Builder:
     def step(self, item: Any, span: Span, index: int) -> Step:
         at = Where(span.file, span.line)
         body = mapping(item)
-        if body is None and not (isinstance(item, str) and "/" in item):
+        if (body is None and not (isinstance(item, str) and "/" in item)) or (
+            body is not None and len(body) != 1
+        ):
             return Step(name=str(item), where=at)  # checkout, setup_remote_docker…
         name, params = (str(item), None) if body is None else next(iter(body.items()))
         if name == "run":
@@ -151,7 +156,7 @@ class _Builder:
             exports_credentials=command in EXPORTING,
             stored_key=stored_key,
             stored_key_detail=detail,
-            cloud=command.startswith(("circleci/aws", "circleci/gcp", "circleci/azure")),
+            cloud=command.startswith(("aws", "gcp", "azure")) or command in EXPORTING,
         )
 
     def job_settings(self, job: Map) -> tuple[Setting, ...]:

@@ -175,8 +175,13 @@ def key_settings(settings: Iterable[Setting]) -> Iterator[KeySetting]:
             secret = found == "stored" and "GITHUB_TOKEN" not in setting.value.upper()
         if not secret and found == "literal-key" and LITERAL_SECRET.search(setting.value):
             secret = True
-        identity = not secret and (
-            is_id_name(setting.name) or bool(LITERAL_KEY_ID.search(setting.value))
+        # A key id alone matters when it is stored or written: an id handed in as a
+        # workflow input is not a credential by itself.
+        handed_on = found == "stored" and not stored_names(setting.value)
+        identity = (
+            not secret
+            and not handed_on
+            and (is_id_name(setting.name) or bool(LITERAL_KEY_ID.search(setting.value)))
         )
         if secret or identity:
             candidates.append(KeySetting(setting, secret, found))

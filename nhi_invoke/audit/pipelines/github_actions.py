@@ -33,13 +33,16 @@ TOKEN_ACTIONS = frozenset(
         "rust-lang/crates-io-auth-action",
         "rubygems/configure-rubygems-credentials",
         "rubygems/release-gem",
+        "actions/deploy-pages",
+        "actions/publish-immutable-action",
+        "pulumi/auth-actions",
         NHI_ACTION,
     }
 )
 CLOUD_ACTIONS = frozenset({CONFIGURE_AWS, GOOGLE_AUTH, SETUP_GCLOUD, AZURE_LOGIN, NHI_ACTION})
 TOKEN_SCRIPT = re.compile(
     r"ACTIONS_ID_TOKEN_REQUEST_(TOKEN|URL)|\bgetIDToken\s*\(|\bnhi-invoke\s+(run|sandbox)\b|"
-    r"\bnpm\s+publish\b[^\n]*--provenance"
+    r"\b(npm|pnpm)\s+publish\b|\buv\s+publish\b"
 )
 _COSIGN = re.compile(r"\bcosign\s+(sign|attest)(-blob)?\b(?![^\n]*--key\b)")
 NHI_SCRIPT = re.compile(r"\bnhi-invoke\s+run\b")
@@ -62,9 +65,14 @@ def inputs(step: Map) -> Map:
     return found if found is not None else Map(step.span)
 
 
+def _configures_aws(uses: str) -> bool:
+    """configure-aws-credentials, or a fork of it pinned under another owner."""
+    return uses == CONFIGURE_AWS or uses.endswith("/configure-aws-credentials")
+
+
 def exports_credentials(uses: str, given: Map) -> bool:
     """Whether an action leaves credentials for every later step of the job."""
-    if uses == CONFIGURE_AWS:
+    if _configures_aws(uses):
         return not is_false(given.get("output-env-credentials", "true"))
     if uses == GOOGLE_AUTH:
         return not (
@@ -79,9 +87,10 @@ def exports_credentials(uses: str, given: Map) -> bool:
 def action_uses_token(uses: str, given: Map) -> bool:
     if uses in TOKEN_ACTIONS:
         return True
-    if uses == CONFIGURE_AWS:
+    if _configures_aws(uses) or (uses not in CLOUD_ACTIONS and "role-to-assume" in given):
+        # Also an action we cannot read (`uses: ./`, a wrapper) given a role and no key.
         return bool(given.get("role-to-assume")) and not given.get("aws-secret-access-key")
-    if uses == GOOGLE_AUTH:
+    if uses == GOOGLE_AUTH or "workload_identity_provider" in given:
         return bool(given.get("workload_identity_provider"))
     if uses == AZURE_LOGIN:
         return bool(given.get("client-id")) and not given.get("creds")
@@ -89,8 +98,9 @@ def action_uses_token(uses: str, given: Map) -> bool:
         return not given.get("password")  # trusted publishing
     if uses == "hashicorp/vault-action":
         return str(given.get("method", "")).lower() == "jwt"
-    if uses == "codecov/codecov-action":
-        return is_true(given.get("use_oidc", "false"))
+    if any("oidc" in name.lower() and not is_false(value) for name, value in given.items()):
+        return True  # use_oidc: true, oidc-provider-name: …
+
     if uses == "actions/github-script":
         return bool(TOKEN_SCRIPT.search(text(given.get("script"))))
     return False

@@ -147,6 +147,11 @@ def _envelope(command: str, body: dict[str, object]) -> str:
     return json.dumps({"command": command, "version": __version__, **body}, indent=2)
 
 
+def _one_stdout(json_output: bool, sarif: str | None) -> None:
+    if json_output and sarif == "-":
+        raise UsageError("--json and --sarif - both print to stdout", "write the SARIF to a file")
+
+
 def _write_sarif(target: str, findings: tuple[Finding, ...], rules: dict[str, Rule]) -> None:
     from nhi_invoke.audit import sarif  # noqa: PLC0415
 
@@ -183,6 +188,7 @@ def pipelines(
     from nhi_invoke.audit.pipelines import RULES, audit  # noqa: PLC0415
 
     checked_severity("--fail-on", fail_on)
+    _one_stdout(json_output, sarif)
     report = audit(path, tuple(exclude or ()))
     if sarif is not None:
         _write_sarif(sarif, report.findings, RULES)
@@ -215,6 +221,7 @@ def trust_policy(
     from nhi_invoke.audit import trust_policy as linter  # noqa: PLC0415
 
     checked_severity("--fail-on", fail_on)
+    _one_stdout(json_output, sarif)
     if bool(files) == (role is not None):
         raise UsageError("give trust policy FILEs or --role NAME", "pass one of them, not both")
     report = linter.lint_files(tuple(files)) if files else linter.lint_role(role or "", os.environ)

@@ -221,3 +221,10 @@ def test_the_accuracy_script_prints_its_figures_and_passes() -> None:
     precision = float(pipelines.split("precision ")[1])
     exact = float(policies.split("exact-findings rate ")[1].split()[0])
     assert min(recall, precision, exact) >= 0.95
+
+
+def test_json_and_sarif_on_stdout_together_is_a_usage_error(base_env: dict[str, str]) -> None:
+    result = run_nhi(["audit", "pipelines", str(EXAMPLES), "--json", "--sarif", "-"], base_env)
+    assert result.code == 2
+    assert result.stdout == ""
+    assert "--json and --sarif - both print to stdout" in result.stderr

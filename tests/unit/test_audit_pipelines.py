@@ -45,16 +45,26 @@ def test_a_folder_is_searched_by_path_and_by_content(tmp_path: Path) -> None:
             "chart/values.yaml": "replicas: 2\n",
             "chart/templates/job.yaml": "jobs: {{ .Values.jobs }}\n  steps: [\n",
             "k8s/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nsteps: []\n",
+            "k8s/all.yaml": "jobs: 1\n---\njobs: 2\n",
+            "node_modules/pkg/.gitlab-ci.yml": "job:\n  script: [make]\n",
+            ".buildkite/pipeline.json": '{"steps": [{"command": "make"}]}',
             "README.md": "# not yaml\n",
         },
     )
+    (tmp_path / "big.yml").write_text("steps:\n" + "  - command: x\n" * 200_000)
     report = audit(str(tmp_path))
-    assert report.files == (".github/workflows/ci.yml", "ci/release-workflow.yaml")
+    assert report.files == (
+        ".buildkite/pipeline.json",
+        ".github/workflows/ci.yml",
+        "ci/release-workflow.yaml",
+    )
     reasons = {s.file: s.reason for s in report.skipped}
     assert reasons == {
+        "big.yml": "larger than 2 MiB",
         "chart/templates/job.yaml": "not valid YAML (line 2)",
         "chart/values.yaml": "not a pipeline of a supported CI",
         "compose/docker-compose.yml": "a docker-compose file, not a pipeline",
+        "k8s/all.yaml": "several YAML documents: not a pipeline",
         "k8s/deploy.yaml": "a Kubernetes manifest, not a pipeline",
     }
 

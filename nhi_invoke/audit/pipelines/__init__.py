@@ -105,9 +105,9 @@ def audit(root: str, excludes: tuple[str, ...] = ()) -> PipelineReport:
         pipelines += reading.pipelines
         extra += [f for f in reading.extra_files if f not in extra]
         skipped += reading.skipped
-    result = run(pipelines, discovery.unreadable)
     for bad in discovery.unreadable:
         sources.add(bad.file, bad.text)
+    result = run(pipelines, discovery.unreadable, sources.lines)
 
     def line_text(file: str, line: int) -> str:
         lines = sources.lines.get(file, [])

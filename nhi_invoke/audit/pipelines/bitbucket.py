@@ -172,7 +172,5 @@ def read(
                     jobs.append(job)
                 scope = str(raw.get("deployment") or "")
                 uses += _identities(job, scope, f"{document.file}#{pipeline}#{number}")
-        reading.pipelines.append(
-            Pipeline(document.file, CI, tuple(jobs), (), tuple(uses), document.text)
-        )
+        reading.pipelines.append(Pipeline(document.file, CI, tuple(jobs), (), tuple(uses)))
     return reading

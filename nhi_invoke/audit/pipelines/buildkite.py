@@ -187,9 +187,7 @@ def read(
             units = frozenset(f"{document.file}#{index}#{leg}" for leg in range(_legs(raw)))
             uses += _identities(step, units)
         uses += _pipeline_identities(pipeline_env, jobs, len(jobs))
-        reading.pipelines.append(
-            Pipeline(document.file, CI, tuple(jobs), (), tuple(uses), document.text)
-        )
+        reading.pipelines.append(Pipeline(document.file, CI, tuple(jobs), (), tuple(uses)))
     return reading
 
 

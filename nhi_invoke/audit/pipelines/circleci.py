@@ -263,7 +263,7 @@ def read(
         sources.add(document.file, document.text)
         config = mapping(document.data)
         if config is None:
-            reading.pipelines.append(Pipeline(document.file, CI, (), text=document.text))
+            reading.pipelines.append(Pipeline(document.file, CI, ()))
             continue
         builder = _Builder(document, config, sources)
         jobs, uses = [], []
@@ -277,7 +277,5 @@ def read(
             job = Job(name, where(config["jobs"].span_of(name)), steps, builder.job_settings(raw))
             jobs.append(job)
             uses += builder.identities(job, builder.invocations(name))
-        reading.pipelines.append(
-            Pipeline(document.file, CI, tuple(jobs), (), tuple(uses), document.text)
-        )
+        reading.pipelines.append(Pipeline(document.file, CI, tuple(jobs), (), tuple(uses)))
     return reading

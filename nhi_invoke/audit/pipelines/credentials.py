@@ -40,32 +40,11 @@ _CREDENTIAL_VARIABLE = re.compile(
 )
 _NOT_CREDENTIAL_VARIABLE = re.compile(r"_(URL|EXPIRATION|EXPIRY|TYPE|NAME|REGION)$")
 
-PLACEHOLDERS = frozenset(
-    {
-        "test",
-        "testing",
-        "dummy",
-        "fake",
-        "foo",
-        "bar",
-        "x",
-        "xxx",
-        "none",
-        "null",
-        "example",
-        "changeme",
-        "minio",
-        "minioadmin",
-        "localstack",
-        "secret",
-        "password",
-        "key",
-        "mock",
-        "local",
-        "akiaiosfodnn7example",
-        "wjalrxutnfemi/k7mdeng/bpxrficyexamplekey",
-    }
-)
+PLACEHOLDERS = frozenset({
+    "test", "testing", "dummy", "fake", "foo", "bar", "x", "xxx", "none", "null", "example",
+    "changeme", "minio", "minioadmin", "localstack", "secret", "password", "key", "mock", "local",
+    "akiaiosfodnn7example", "wjalrxutnfemi/k7mdeng/bpxrficyexamplekey",  # AWS's documentation
+})  # fmt: skip
 LITERAL_KEY_ID = re.compile(r"\bAKIA[0-9A-Z]{16}\b")
 LITERAL_SECRET = re.compile(
     r"-----BEGIN ([A-Z]+ )?PRIVATE KEY-----|\"private_key\"\s*:|\"type\"\s*:\s*\"service_account\""
@@ -124,16 +103,12 @@ def stored_names(value: str, ci_variables: bool = True) -> list[str]:
     return names
 
 
-def _expressions(value: str) -> list[str]:
-    return _EXPRESSION.findall(value)
-
-
 def source(value: str) -> str:
     """Where a value comes from: "stored", "minted", "literal-key", or "" (nothing to report)."""
     text = value.strip()
     if not text:
         return ""
-    expressions = _expressions(text)
+    expressions = _EXPRESSION.findall(text)
     if any(_STORED_EXPRESSION.search(e) for e in expressions):
         return "stored"
     if any(re.search(r"\binputs\s*\.", e) for e in expressions):

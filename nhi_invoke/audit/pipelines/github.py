@@ -100,14 +100,10 @@ class _Units:
             found = set()
             for caller in callers:
                 if caller.job is None:
-                    found |= {f"{u}>" for u in self.action_step(caller.document, caller.step)}
+                    legs = self.action_step(caller.document, caller.step)
                 else:
-                    found |= {
-                        f"{u}>"
-                        for u in self.job_step(
-                            caller.document, caller.job, caller.step, caller.legs
-                        )
-                    }
+                    legs = self.job_step(caller.document, caller.job, caller.step, caller.legs)
+                found |= {f"{unit}>" for leg in legs for unit in leg}
             return found
         finally:
             self.busy.discard(path)
@@ -291,7 +287,7 @@ class _Reader:
         data = mapping(document.data)
         at = Where(document.file, data.span.line if data is not None else 1)
         jobs = (Job(name="action", where=at, steps=tuple(steps)),) if steps else ()
-        return Pipeline(document.file, CI, jobs, identities=tuple(found), text=document.text)
+        return Pipeline(document.file, CI, jobs, identities=tuple(found))
 
     def job(
         self, document: Document, name: str, raw: Map, at: Where, inherited: tuple[Setting, ...]
@@ -320,7 +316,7 @@ class _Reader:
         data = mapping(document.data)
         jobs_map = mapping(data.get("jobs")) if data is not None else None
         if data is None or jobs_map is None:
-            return Pipeline(document.file, CI, (), text=document.text)
+            return Pipeline(document.file, CI, ())
         workflow_env = settings(data.get("env"), "job-wide")
         built: dict[str, _Built] = {}
         grants: list[TokenGrant] = []
@@ -342,7 +338,7 @@ class _Reader:
             unused = tuple(n for n in inheriting if not self.token.job(document, raws[n]))
             grants.append(TokenGrant(granted, "workflow", unused))
         jobs = tuple(b.job for b in built.values())
-        return Pipeline(document.file, CI, jobs, tuple(grants), tuple(found), document.text)
+        return Pipeline(document.file, CI, jobs, tuple(grants), tuple(found))
 
 
 def read(

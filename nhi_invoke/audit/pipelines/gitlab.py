@@ -258,7 +258,5 @@ def read(
             built_jobs.append(built)
             uses += builder.identities(name, job, built)
         uses += builder.global_identities() + builder.default_audiences()
-        reading.pipelines.append(
-            Pipeline(document.file, CI, tuple(built_jobs), (), tuple(uses), document.text)
-        )
+        reading.pipelines.append(Pipeline(document.file, CI, tuple(built_jobs), (), tuple(uses)))
     return reading

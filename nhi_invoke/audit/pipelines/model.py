@@ -111,7 +111,6 @@ class Pipeline:
     jobs: tuple[Job, ...]
     grants: tuple[TokenGrant, ...] = ()
     identities: tuple[IdentityUse, ...] = ()
-    text: str = ""
 
 
 @dataclass(frozen=True)

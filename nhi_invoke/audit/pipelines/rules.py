@@ -17,6 +17,7 @@ from nhi_invoke.audit.pipelines.model import (
     Pipeline,
     Setting,
     Step,
+    TokenGrant,
     Unreadable,
     Where,
 )
@@ -79,10 +80,6 @@ class _Collector:
         self.found.append(finding(rule, where.file, where.line, message, fix))
 
 
-def _scope(setting: Setting) -> str:
-    return "job-wide" if setting.reach == "job-wide" else "step"
-
-
 def _settings(out: _Collector, given: tuple[Setting, ...], unit: str) -> int:
     count = 0
     for key in credentials.key_settings(given):
@@ -121,7 +118,6 @@ def _step(
 ) -> bool:
     """The findings of one step; returns whether a key entered the job so far."""
     unit = _unit(job, step)
-    before = len(out.found)
     keyed = _settings(out, step.settings, unit) > 0 or keyed
     if step.stored_key is not None:
         out.add(LONG_LIVED, step.stored_key, step.stored_key_detail, FIX_KEY)
@@ -156,7 +152,7 @@ def _step(
             f"{step.uses or step.name} leaves credentials for {later}",
             FIX_EXPORT,
         )
-    return keyed or len(out.found) > before
+    return keyed
 
 
 def _dotenv(out: _Collector, job: Job) -> None:
@@ -175,10 +171,11 @@ def _dotenv(out: _Collector, job: Job) -> None:
                 return
 
 
-def _literals(out: _Collector, pipeline: Pipeline) -> None:
+def _literals(out: _Collector, file: str, lines: list[str]) -> None:
+    """Keys written in the file itself, where no setting or script finding covers them."""
     reported = {Where(f.file, f.line) for f in out.found if f.rule == LONG_LIVED.id}
-    for number, line in enumerate(pipeline.text.splitlines(), start=1):
-        here = Where(pipeline.file, number)
+    for number, line in enumerate(lines, start=1):
+        here = Where(file, number)
         if here in reported or here in out.covered:
             continue
         key_id = credentials.LITERAL_KEY_ID.search(line)
@@ -211,7 +208,24 @@ class RuleResult:
     per_invocation_steps: int
 
 
-def run(pipelines: list[Pipeline], unreadable: list[Unreadable]) -> RuleResult:
+def _grant(out: _Collector, grant: TokenGrant) -> None:
+    if not grant.unused_by:
+        return
+    jobs = ", ".join(grant.unused_by)
+    never = "never requests" if len(grant.unused_by) == 1 else "never request"
+    if grant.scope == "workflow":
+        message = f"id-token: write is granted to every job, and {jobs} {never} a token"
+        fix = "grant id-token: write in the permissions of the jobs that request tokens only"
+    else:
+        message = f"job {jobs} may request OIDC tokens but never does"
+        fix = "remove id-token: write from this job's permissions"
+    out.add(BROAD_TOKEN, grant.where, message, fix)
+
+
+def run(
+    pipelines: list[Pipeline], unreadable: list[Unreadable], files: dict[str, list[str]]
+) -> RuleResult:
+    """Every finding over the pipelines read (`files`: the lines of every file read)."""
     out = _Collector()
     cloud = nhi = 0
     for pipeline in pipelines:
@@ -226,20 +240,9 @@ def run(pipelines: list[Pipeline], unreadable: list[Unreadable]) -> RuleResult:
                 nhi += step.runs_nhi_invoke
             _dotenv(out, job)
         for grant in pipeline.grants:
-            if grant.unused_by:
-                jobs = ", ".join(grant.unused_by)
-                message = (
-                    f"id-token: write reaches {jobs}, which never request a token"
-                    if grant.scope == "workflow"
-                    else f"job {jobs} may request OIDC tokens but never does"
-                )
-                fix = (
-                    "grant id-token: write in the permissions of the jobs that request tokens only"
-                    if grant.scope == "workflow"
-                    else "remove id-token: write from this job's permissions"
-                )
-                out.add(BROAD_TOKEN, grant.where, message, fix)
-        _literals(out, pipeline)
+            _grant(out, grant)
+    for file, lines in sorted(files.items()):
+        _literals(out, file, lines)
     _shared(out, [u for p in pipelines for u in p.identities])
     for bad in unreadable:
         out.add(

@@ -228,3 +228,27 @@ def test_json_and_sarif_on_stdout_together_is_a_usage_error(base_env: dict[str, 
     assert result.code == 2
     assert result.stdout == ""
     assert "--json and --sarif - both print to stdout" in result.stderr
+
+
+def test_trust_policy_files_and_a_role_together_is_a_usage_error(base_env: dict[str, str]) -> None:
+    result = run_nhi(
+        ["audit", "trust-policy", str(POLICIES / "gh-no-sub.json"), "--role", "deploy"], base_env
+    )
+    assert result.code == 2
+    assert "give trust policy FILEs or --role NAME" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "target"),
+    [
+        ("pipelines", "no/such/folder"),
+        ("trust-policy", "tests/fixtures/pipelines/expected-findings.txt"),
+    ],
+)
+def test_a_missing_or_invalid_input_exits_78_with_one_line(
+    command: str, target: str, base_env: dict[str, str]
+) -> None:
+    result = run_nhi(["audit", command, target], base_env, cwd=ROOT)
+    assert result.code == 78
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1

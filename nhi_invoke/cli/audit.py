@@ -214,3 +214,6 @@ def trust_policy(
     else:
         render.findings(findings, file or f"role {role}")
     return _gate(findings, fail_on)
+
+
+from nhi_invoke.cli import audit_trace  # noqa: E402, F401 - registers `audit trace`

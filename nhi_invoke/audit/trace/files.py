@@ -103,5 +103,6 @@ def is_empty(log: LogFile) -> bool:
     except ValueError:
         return False
     if isinstance(value, dict):
-        return all(item == [] for item in value.values() if isinstance(item, list))
+        lists = [item for item in value.values() if isinstance(item, list)]
+        return bool(lists) and not any(lists)
     return isinstance(value, list) and not value

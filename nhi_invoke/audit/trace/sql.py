@@ -94,6 +94,14 @@ def _table(name: str, dialect: str) -> str:
     return name  # an event data store ID, dashes and all, as CloudTrail Lake takes it
 
 
+def _union(rows: Sequence[Sequence[tuple[str, str]]]) -> str:
+    """An inline table: the first SELECT names the columns, the others follow it."""
+    first, *others = rows
+    lines = ["SELECT " + ", ".join(f"{value} AS {name}" for value, name in first)]
+    lines += ["UNION ALL SELECT " + ", ".join(value for value, _ in row) for row in others]
+    return "\n    ".join(lines)
+
+
 def _span(
     held: Sequence[tuple[Invocation, Credential]], window: Window
 ) -> tuple[datetime, datetime]:
@@ -113,20 +121,21 @@ def _trino(
         minted = "json_extract_scalar(element_at(responseelements, 'credentials'), '$.accessKeyId')"
     rows = []
     for invocation, credential in held:
-        end = invocation.ended_at(credential)
         identity = credential.source_identity if credential.purpose == "child" else None
         rows.append(
-            f"SELECT {_string(invocation.invocation_id, dialect)} AS invocation_id, "
-            f"{_string(credential.access_key_id, dialect)} AS access_key_id, "
-            f"{_string(credential.principal, dialect)} AS session_arn, "
-            f"{_string(identity, dialect)} AS source_identity, "
-            f"{_string(credential.role_arn, dialect)} AS role_arn, "
-            f"{_moment(invocation.started_at, dialect)} AS not_before, "
-            f"{_moment(credential.expires_at, dialect)} AS not_after, "
-            f"{_moment(end, dialect)} AS ended_at"
+            [
+                (_string(invocation.invocation_id, dialect), "invocation_id"),
+                (_string(credential.access_key_id, dialect), "access_key_id"),
+                (_string(credential.principal, dialect), "session_arn"),
+                (_string(identity, dialect), "source_identity"),
+                (_string(credential.role_arn, dialect), "role_arn"),
+                (_moment(invocation.started_at, dialect), "not_before"),
+                (_moment(credential.expires_at, dialect), "not_after"),
+                (_moment(invocation.ended_at(credential), dialect), "ended_at"),
+            ]
         )
     since, until = _span(held, window)
-    credentials = "\n    UNION ALL ".join(rows)
+    credentials = _union(rows)
     note = (
         "-- CloudTrail Lake is closed to new customers since 2026-05-31; this is for event data "
         "stores that already exist.\n"
@@ -195,30 +204,44 @@ def _bigquery(
 ) -> str:
     rows = []
     reasons = {}
+    none = _string(None, "bigquery")
     for invocation, credential in held:
         if credential.request_reason:
             reasons[credential.request_reason] = invocation
         federated = credential.kind == "federated"
         rows.append(
-            f"SELECT {_string(invocation.invocation_id, 'bigquery')} AS invocation_id, "
-            f"{_string(None, 'bigquery')} AS reason, "
-            f"{_string(None if federated else credential.principal, 'bigquery')} "
-            "AS principal_email, "
-            f"{_string(None if federated else credential.federated_principal, 'bigquery')} "
-            "AS delegate, "
-            f"{_string(credential.principal if federated else None, 'bigquery')} "
-            "AS principal_subject, "
-            f"{_moment(invocation.started_at, 'bigquery')} AS not_before, "
-            f"{_moment(credential.expires_at, 'bigquery')} AS not_after, "
-            f"{_moment(invocation.ended_at(credential), 'bigquery')} AS ended_at"
+            [
+                (_string(invocation.invocation_id, "bigquery"), "invocation_id"),
+                (none, "reason"),
+                (
+                    none if federated else _string(credential.principal, "bigquery"),
+                    "principal_email",
+                ),
+                (
+                    _string(None if federated else credential.federated_principal, "bigquery"),
+                    "delegate",
+                ),
+                (
+                    _string(credential.principal, "bigquery") if federated else none,
+                    "principal_subject",
+                ),
+                (_moment(invocation.started_at, "bigquery"), "not_before"),
+                (_moment(credential.expires_at, "bigquery"), "not_after"),
+                (_moment(invocation.ended_at(credential), "bigquery"), "ended_at"),
+            ]
         )
     for reason, invocation in reasons.items():
         rows.append(
-            f"SELECT {_string(invocation.invocation_id, 'bigquery')}, "
-            f"{_string(reason, 'bigquery')}, {_string(None, 'bigquery')}, "
-            f"{_string(None, 'bigquery')}, {_string(None, 'bigquery')}, "
-            f"CAST(NULL AS TIMESTAMP), CAST(NULL AS TIMESTAMP), "
-            f"{_moment(invocation.finished_at, 'bigquery')}"
+            [
+                (_string(invocation.invocation_id, "bigquery"), "invocation_id"),
+                (_string(reason, "bigquery"), "reason"),
+                (none, "principal_email"),
+                (none, "delegate"),
+                (none, "principal_subject"),
+                ("CAST(NULL AS TIMESTAMP)", "not_before"),
+                ("CAST(NULL AS TIMESTAMP)", "not_after"),
+                (_moment(invocation.finished_at, "bigquery"), "ended_at"),
+            ]
         )
     since, until = _span(held, window)
     entries = "\n    UNION ALL ".join(
@@ -227,7 +250,7 @@ def _bigquery(
         f"AND {_moment(until, 'bigquery')}"
         for t in tables
     )
-    credentials = "\n    UNION ALL ".join(rows)
+    credentials = _union(rows)
     auth = "protopayload_auditlog.authenticationInfo"
     invocations = len({i.invocation_id for i, _ in held})
     return f"""-- nhi-invoke audit trace: {invocations} invocation(s), {len(held)} GCP credential(s)

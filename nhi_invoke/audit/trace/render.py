@@ -16,6 +16,7 @@ from nhi_invoke.audit.trace.model import (
     TraceReport,
 )
 
+NO_WRAP = frozenset({"time (UTC)", "source", "service", "action", "error", "", "key"})
 SOURCE_NAMES = {"cloudtrail": "CloudTrail", "gcp": "GCP audit", "vault": "Vault audit"}
 
 
@@ -102,7 +103,8 @@ def as_dict(report: TraceReport) -> dict[str, Any]:
 def _console() -> Any:
     from rich.console import Console  # noqa: PLC0415
 
-    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 180, soft_wrap=False)
+    # Off a terminal (CI logs), wide enough that ARNs and flags stay on one line.
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 240, soft_wrap=False)
 
 
 def _plain(text: str | None) -> str:
@@ -117,7 +119,8 @@ def _table(title: str, columns: tuple[str, ...]) -> Any:
 
     table = Table(title=title, title_justify="left", show_lines=False)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        # Times, names and flags never fold; resources and principals may.
+        table.add_column(column, overflow="fold", no_wrap=column in NO_WRAP)
     return table
 
 
@@ -156,7 +159,9 @@ def _header(invocation: Invocation) -> str:
 def table(report: TraceReport, findings: Findings) -> None:
     console = _console()
     for problem in report.problems:
-        console.print(f"[yellow]warning:[/] {_plain(problem.one_line())}", highlight=False)
+        console.print(
+            f"[yellow]warning:[/] {_plain(problem.one_line())}", highlight=False, soft_wrap=True
+        )
     read = ", ".join(
         f"{s.files} {SOURCE_NAMES.get(s.source, s.source)} file(s) ({s.events:,} events)"
         for s in report.stats

@@ -48,6 +48,7 @@ class Index:
     service_accounts: dict[str, list[Held]] = field(default_factory=dict)
     federated: dict[str, list[Held]] = field(default_factory=dict)
     accessors: dict[str, Held] = field(default_factory=dict)
+    hashed: bool = False  # accessors' HMACs were computed (sys/audit-hash)
     vault_roles: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -75,9 +76,15 @@ def index(invocations: Iterable[Invocation], vault_hashes: Mapping[str, str]) ->
                 found.accessors[credential.accessor] = held
                 if credential.accessor in vault_hashes:
                     found.accessors[vault_hashes[credential.accessor]] = held
+                    found.hashed = True
                 if (named := vault_role_name(credential.principal)) is not None:
                     found.vault_roles.add(named)
     return found
+
+
+def is_hmac(accessor: str | None) -> bool:
+    """An accessor as an audit device writes it by default: `hmac-sha256:<hex>`."""
+    return accessor is not None and accessor.startswith("hmac-sha256:")
 
 
 def _floor(moment: datetime, event: LogEvent) -> datetime:
@@ -209,10 +216,13 @@ def _gcp(event: LogEvent, identity: GcpIdentity, found: Index) -> TracedEvent | 
 
 
 def _vault(event: LogEvent, identity: VaultIdentity, found: Index) -> TracedEvent | None:
-    if identity.accessor and identity.accessor in found.accessors:
-        return _traced(event, found.accessors[identity.accessor], "accessor")
+    # A login's response names the token it created (in `auth` as well): that is the mint.
     if identity.minted_accessor and identity.minted_accessor in found.accessors:
         return _traced(event, found.accessors[identity.minted_accessor], "minted")
+    if identity.accessor and identity.accessor in found.accessors:
+        return _traced(event, found.accessors[identity.accessor], "accessor")
+    if is_hmac(identity.accessor) and not found.hashed:
+        return None  # an HMAC'd accessor with no hashes to compare: nothing can be said
     display = identity.display_name or ""
     for mount, role in found.vault_roles:
         # A token of the same auth role: Vault names it "<mount>-<user claim>".

@@ -42,6 +42,18 @@ def investigate(request: TraceInput, key: LedgerKey | None) -> TraceReport:
     need = sources.needles(invocations, vault_hashes.values())
     events, stats = _read_logs(request, need, invocations, vault_hashes, problem_list)
     events = [e for e in events if request.window.holds(e.event_time)]
+    if not vault_hashes and any(
+        isinstance(e.identity, VaultIdentity) and attribution.is_hmac(e.identity.accessor)
+        for e in events
+    ):
+        problem_list.append(
+            Problem(
+                "--vault-audit",
+                "the audit log HMACs token accessors, so its requests cannot be matched",
+                "pass --vault-audit-hash-token (with --vault-addr) to hash the ledgers' "
+                "accessors through the device's sys/audit-hash",
+            )
+        )
     traced = attribution.attribute(events, invocations, vault_hashes)
     traced, chosen = _focus(traced, invocations, request.focus, problem_list)
     if not _has_focus(request.focus):

@@ -290,6 +290,7 @@ def test_each_call_is_tied_to_its_invocation_and_the_other_two_are_flagged(
         for e in report["events"]
     }
     assert found == aws.expected
+    assert len(report["events"]) == len(found)  # a call both delivered and looked up counts once
     assert all(e["ambiguous"] == [] for e in report["events"])
     assert report["warnings"] == []
     assert [r["events"] for r in report["read"]] == [15 + 2]  # 15 delivered, 2 looked up

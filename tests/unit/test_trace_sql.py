@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from nhi_invoke.audit.trace.investigate import investigate
-from nhi_invoke.audit.trace.model import Invocation, TraceInput, TraceReport, Window
+from nhi_invoke.audit.trace.investigate import for_sql, investigate
+from nhi_invoke.audit.trace.model import Focus, Invocation, TraceInput, TraceReport, Window
 from nhi_invoke.audit.trace.render import event_dict
 from nhi_invoke.audit.trace.sql import print_sql
 from nhi_invoke.errors import UsageError
@@ -296,6 +296,16 @@ def test_the_sql_covers_only_the_window_asked(scenario: Any) -> None:
         r["event_id"] for r in trace_mimic.rows(con, print_sql("athena", invocations, window, ()))
     }
     assert got == {"b-mint", "b-use", "b-helper", "b-exit-second"}
+
+
+def test_the_sql_covers_only_the_invocations_the_focus_selects(tmp_path: Path) -> None:
+    ledger, _, _ = _scenario(tmp_path)
+    request = TraceInput(ledgers=(str(ledger),), logs=(), focus=Focus(invocation_id="invb"))
+    chosen, _ = for_sql(request, None)
+    sql = print_sql("athena", chosen, Window(), ())
+    assert "'invb'" in sql
+    assert "inva" not in sql
+    assert sql.startswith("-- nhi-invoke audit trace: 1 invocation(s), 1 AWS credential(s)")
 
 
 def test_cloudtrail_lake_needs_its_event_data_store(scenario: Any) -> None:

@@ -287,16 +287,37 @@ def main() -> None:
     parser.add_argument("--invocations", type=int, default=1_000)
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--keep", help="generate into (and keep) this folder")
+    parser.add_argument("--generate-into", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.generate_into:
+        target = Path(args.generate_into)
+        expected = generate(target, args.invocations, args.events, args.files, seed=20)
+        (target / "expected.json").write_text(json.dumps(expected))
+        return
     root = Path(args.keep or tempfile.mkdtemp(prefix="nhi-trace-bench-"))
     try:
         if not (root / "trails").exists():
+            # In a process of its own: it holds every record (GBs), and a trace forked from a
+            # process that did would report that memory as its own peak RSS.
             began = time.perf_counter()
-            expected = generate(root, args.invocations, args.events, args.files, seed=20)
-            (root / "expected.json").write_text(json.dumps(expected))
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--generate-into",
+                    str(root),
+                    "--events",
+                    str(args.events),
+                    "--invocations",
+                    str(args.invocations),
+                    "--files",
+                    str(args.files),
+                ],
+                check=True,
+            )
+            size = sum(p.stat().st_size for p in (root / "trails").rglob("*.gz")) / 1e6
             print(
-                f"generated {expected['events']:,} events in {args.files} files "
-                f"({sum(p.stat().st_size for p in (root / 'trails').rglob('*.gz')) / 1e6:.0f} MB "
+                f"generated {args.events:,} events in {args.files} files ({size:.0f} MB "
                 f"gzipped) in {time.perf_counter() - began:.0f} s"
             )
         expected = json.loads((root / "expected.json").read_text())

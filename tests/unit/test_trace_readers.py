@@ -65,6 +65,16 @@ def test_a_delivered_tree_is_read_gzipped_or_not_and_digests_are_skipped(
     assert (event.identity.access_key_id, event.identity.issuer_arn) == (KEY, ROLE)
 
 
+def test_a_cloudtrail_file_reformatted_by_hand_is_read_too(engine: Engine, tmp_path: Path) -> None:
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps({"Records": calls(3)}, indent=2))
+    with gzip.open(tmp_path / "pretty.json.gz", "wt") as handle:
+        json.dump({"Records": calls(2, start=5)}, handle, indent=4)
+    result = read(engine, "cloudtrail", [tmp_path])
+    assert result.problems == ()
+    assert result.stats.events == 5
+
+
 def test_only_events_the_ledgers_make_relevant_come_back(engine: Engine, tmp_path: Path) -> None:
     trace_logs.write_delivery(
         tmp_path, T0, calls(3) + calls(5, key="ASIAOTHER00000000001", start=9)

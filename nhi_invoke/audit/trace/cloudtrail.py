@@ -104,7 +104,7 @@ class CloudTrailReader:
 
     def read(self, engine: Engine, files: Sequence[LogFile], needles: Needles) -> SourceRead:
         problems: list[Problem] = []
-        kinds: dict[str, list[LogFile]] = {"s3": [], "lookup": []}
+        kinds: dict[str, list[LogFile]] = {"s3": [], "s3-pretty": [], "lookup": []}
         for log in files:
             kind = classify(log)
             if kind is None:
@@ -116,6 +116,8 @@ class CloudTrailReader:
                         "or the output of 'aws cloudtrail lookup-events'",
                     )
                 )
+            elif kind == "s3" and b"\n" in log.head.strip():
+                kinds["s3-pretty"].append(log)  # reformatted by hand: not one line
             else:
                 kinds[kind].append(log)
         params = {
@@ -127,10 +129,17 @@ class CloudTrailReader:
         }
         events: list[LogEvent] = []
         scanned, used = 0, 0
-        for kind, query in (("s3", _s3_query), ("lookup", _lookup_query)):
+        # CloudTrail writes each file as one line: read as JSON Lines, the fastest way DuckDB
+        # has (about half the CPU of its format detection), with that as the fallback.
+        plans = (
+            ("s3", _s3_query, "newline_delimited"),
+            ("s3-pretty", _s3_query, "auto"),
+            ("lookup", _lookup_query, "auto"),
+        )
+        for kind, query, json_format in plans:
             if not kinds[kind]:
                 continue
-            scan = engine.scan(kinds[kind], "auto", query, params)
+            scan = engine.scan(kinds[kind], json_format, query, params, retry_format="auto")
             problems += scan.problems
             counted: dict[str, int] = {}
             for filename, count, hits in scan.rows:

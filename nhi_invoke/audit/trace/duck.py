@@ -62,9 +62,13 @@ class Engine:
         json_format: str,
         query: QueryBuilder,
         params: dict[str, Any],
+        *,
+        salvage_lines: bool = False,
+        retry_format: str | None = None,
     ) -> Scan:
         """Run `query` over all `files` at once; when that fails, file by file, so that one
-        bad file costs only itself and is named."""
+        bad file costs only itself and is named. `retry_format` is tried on a file the first
+        format cannot read; `salvage_lines` reads a JSON Lines file up to its broken lines."""
         groups: dict[bool, list[LogFile]] = {}
         for log in files:
             groups.setdefault(log.gzipped, []).append(log)
@@ -77,23 +81,41 @@ class Engine:
             except self._error:
                 pass
             for log in group:
-                try:
-                    rows += self._run([log], gzipped, json_format, query, params)
-                except self._error as exc:
-                    if json_format == "newline_delimited":
-                        salvaged = self._salvage(log, query, params)
-                        if salvaged is not None:
-                            rows += salvaged
-                            problems.append(
-                                Problem(
-                                    log.path,
-                                    "has lines that are not JSON (cut short while being "
-                                    "written?); the readable lines were used",
-                                )
-                            )
-                            continue
-                    problems.append(_problem(log, exc))
+                read, error = self._one(log, (json_format, retry_format), query, params)
+                if read is not None:
+                    rows += read
+                    continue
+                salvaged = self._salvage(log, query, params) if salvage_lines else None
+                if salvaged is not None:
+                    rows += salvaged
+                    problems.append(
+                        Problem(
+                            log.path,
+                            "has lines that are not JSON (cut short while being written?); "
+                            "the readable lines were used",
+                        )
+                    )
+                    continue
+                problems.append(_problem(log, error))
         return Scan(rows, problems)
+
+    def _one(
+        self,
+        log: LogFile,
+        formats: tuple[str, str | None],
+        query: QueryBuilder,
+        params: dict[str, Any],
+    ) -> tuple[list[tuple[Any, ...]] | None, Exception | None]:
+        """One file, in each format in turn: its rows, or the last error."""
+        error: Exception | None = None
+        for json_format in formats:
+            if json_format is None:
+                continue
+            try:
+                return self._run([log], log.gzipped, json_format, query, params), None
+            except self._error as exc:
+                error = exc
+        return None, error
 
     def _run(
         self,
@@ -129,7 +151,7 @@ class Engine:
             return None
 
 
-def _problem(log: LogFile, error: Exception) -> Problem:
+def _problem(log: LogFile, error: Exception | None) -> Problem:
     text = str(error).lower()
     if "gzip" in text or "inflate" in text or "compress" in text:
         return Problem(log.path, "is a corrupt or truncated gzip file; skipped")

@@ -98,7 +98,9 @@ class GcpAuditReader:
         for json_format, group in formats.items():
             if not group:
                 continue
-            scan = engine.scan(group, json_format, _query, params)
+            scan = engine.scan(
+                group, json_format, _query, params, salvage_lines=json_format != "array"
+            )
             problems += scan.problems
             counted: dict[str, int] = {}
             for filename, count, hits in scan.rows:

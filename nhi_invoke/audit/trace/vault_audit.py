@@ -65,7 +65,7 @@ class VaultAuditReader:
         by_request: dict[str, LogEvent] = {}
         scanned = used = 0
         if lines:
-            scan = engine.scan(lines, "newline_delimited", _query, params)
+            scan = engine.scan(lines, "newline_delimited", _query, params, salvage_lines=True)
             problems += scan.problems
             counted: dict[str, int] = {}
             for filename, count, hits in scan.rows:

@@ -331,6 +331,16 @@ def test_gcp_token_calls_are_tied_exactly_by_their_request_reason() -> None:
     assert (traced.invocation_id, traced.match, traced.ambiguous) == ("gb", "request-reason", ())
 
 
+def test_gcp_calls_with_the_federated_token_itself_are_tied_by_principal_and_window() -> None:
+    direct = gcp_event("d", T0 + timedelta(seconds=3), email=None, subject=FEDERATED, delegates=())
+    late = gcp_event("l", T0 + timedelta(seconds=301), email=None, subject=FEDERATED, delegates=())
+    traced = {
+        t.event.event_id: t for t in attribute([direct, late], [gcp_invocation("ga", T0)], {})
+    }
+    assert (traced["d"].invocation_id, traced["d"].match) == ("ga", "gcp-window")
+    assert traced["l"].unattributed  # the federated token had expired: not this invocation's
+
+
 def test_gcp_calls_while_two_invocations_of_one_service_account_overlap_are_ambiguous() -> None:
     a, b = gcp_invocation("ga", T0), gcp_invocation("gb", T0 + timedelta(seconds=60))
     early = gcp_event("early", T0 + timedelta(seconds=2))

@@ -46,18 +46,9 @@ def load(
     origin: dict[str, str] = {}
     seen: set[str] = set()
     for path in discover(paths):
-        result = verify(path, key)
-        if not result.ok:
-            problems.append(
-                Problem(
-                    path,
-                    f"fails verification: line {result.broken_line} {result.reason}; "
-                    "its invocations are still traced",
-                    f"run 'nhi-invoke audit verify {path}' and find out who changed it",
-                )
-            )
+        found: list[Problem] = []
         count = 0
-        for line in _lines(path, problems):
+        for line in _lines(path, found):
             if line in seen:  # the same ledger twice (two copies of one artifact)
                 count += 1
                 continue
@@ -73,6 +64,18 @@ def load(
             problems.append(
                 Problem(path, "holds no nhi-invoke ledger events", "pass the ledger `run` wrote")
             )
+            continue
+        result = verify(path, key)
+        if not result.ok:
+            problems.append(
+                Problem(
+                    path,
+                    f"fails verification: line {result.broken_line} {result.reason}; "
+                    "its invocations are still traced",
+                    f"run 'nhi-invoke audit verify {path}' and find out who changed it",
+                )
+            )
+        problems += found
     invocations = []
     for invocation_id, records in events.items():
         invocation = _invocation(invocation_id, origin[invocation_id], records)

@@ -150,9 +150,10 @@ class CloudTrailReader:
             for log in kinds[kind]:
                 if log.path in failed:
                     continue
-                used += 1
                 if not counted.get(log.path) and not is_empty(log):
                     problems.append(Problem(log.path, "holds no CloudTrail records; skipped"))
+                else:
+                    used += 1
         return SourceRead(tuple(events), tuple(problems), SourceStats(self.name, used, scanned))
 
 

@@ -110,12 +110,13 @@ class GcpAuditReader:
             for log in group:
                 if log.path in failed:
                     continue
-                used += 1
                 scanned += counted.get(log.path, 0)
                 # JSON of another kind reads as rows without an insertId: say so, rather than
                 # report a quiet zero.
                 if not counted.get(log.path) and not is_empty(log):
                     problems.append(_not_gcp(log.path))
+                else:
+                    used += 1
         return SourceRead(tuple(events), tuple(problems), SourceStats(self.name, used, scanned))
 
 

@@ -35,7 +35,8 @@ def investigate(request: TraceInput, key: LedgerKey | None) -> TraceReport:
         )
     vault_hashes: dict[str, str] = {}
     accessors = [c.accessor for i in invocations for c in i.credentials if c.accessor]
-    if request.vault_hashing is not None and accessors:
+    vault_logs = any(name == "vault" for name, _ in request.logs)
+    if request.vault_hashing is not None and accessors and vault_logs:
         from nhi_invoke.audit.trace import vault_hash  # noqa: PLC0415
 
         vault_hashes = vault_hash.hashes(accessors, request.vault_hashing)

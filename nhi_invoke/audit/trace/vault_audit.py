@@ -81,10 +81,11 @@ class VaultAuditReader:
             for log in lines:
                 if log.path in failed:
                     continue
-                used += 1
                 scanned += counted.get(log.path, 0)
                 if not counted.get(log.path) and not is_empty(log) and log.head.strip():
                     problems.append(_not_vault(log.path))
+                else:
+                    used += 1
         events = tuple(by_request.values())
         return SourceRead(events, tuple(problems), SourceStats(self.name, used, scanned))
 

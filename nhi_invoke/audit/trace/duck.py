@@ -52,6 +52,8 @@ class Engine:
                 "preserve_insertion_order": False,
             }
         )
+        # DuckDB draws a progress bar on the terminal for long queries: not in our output.
+        self._con.execute("SET enable_progress_bar = false")
 
     def close(self) -> None:
         self._con.close()

@@ -181,6 +181,13 @@ def test_a_plain_accessor_audit_log_attributes_the_requests_of_the_token(
     assert denied["error_code"] == "permission denied"
 
 
+def test_the_vault_role_as_focus_shows_every_token_of_it(vault: VaultScenario) -> None:
+    log = str(vault.bao.logs / "audit-plain.log")
+    result = trace(vault, "--vault-audit", log, "--principal", PRINCIPAL, "--fail-on", "none")
+    assert result.code == 0, result.stderr
+    assert _requests(result) == EXPECTED  # ours, and the other login's, which no ledger knows
+
+
 def test_an_hmaced_audit_log_is_matched_through_sys_audit_hash(vault: VaultScenario) -> None:
     log = str(vault.bao.logs / "audit-hmac.log")
     without = trace(vault, "--vault-audit", log)

@@ -156,7 +156,8 @@ def _names(event: LogEvent, principal: str) -> bool:
             principal in identity.delegation_subjects
         )
     assert isinstance(identity, VaultIdentity)
-    return principal in (identity.display_name, identity.role)
+    named = sources.vault_role_name(principal)  # vault:<mount>/role/<role>, as ledgers say
+    return principal == identity.display_name or (named is not None and named[1] == identity.role)
 
 
 def _focus(

@@ -234,3 +234,6 @@ def trust_policy(
         scope = report.policies[0] if len(report.policies) == 1 else several
         table.findings(report.findings, scope)
     return gate(report.findings, fail_on)
+
+
+from nhi_invoke.cli import audit_trace  # noqa: E402, F401 - registers `audit trace`

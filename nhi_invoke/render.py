@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from nhi_invoke.plan import Plan
 
 if TYPE_CHECKING:
-    from nhi_invoke.audit.findings import Finding
     from nhi_invoke.audit.show import InvocationRow
     from nhi_invoke.invocation.recovery import Outcome
     from nhi_invoke.tokeninfo import TokenReport
@@ -171,39 +170,3 @@ def invocations(rows: list[InvocationRow]) -> None:
 
 def _short_time(stamp: str) -> str:
     return stamp[5:19].replace("T", " ") if stamp else "-"
-
-
-SEVERITY_STYLE = {
-    "critical": "bold red",
-    "high": "red",
-    "medium": "yellow",
-    "low": "cyan",
-    "info": "dim",
-}
-
-
-def findings(results: list[Finding], scope: str) -> None:
-    """Print audit findings, most severe first."""
-    from rich.markup import escape  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
-
-    from nhi_invoke.audit.findings import SEVERITIES  # noqa: PLC0415
-
-    console = _console()
-    if not results:
-        console.print(f"no findings in {escape(scope)}", highlight=False)
-        return
-    table = Table(title=f"{len(results)} findings in {escape(scope)}", title_justify="left")
-    for column in ("rule", "severity", "where", "finding", "fix"):
-        table.add_column(column, overflow="fold")
-    ordered = sorted(results, key=lambda f: (-SEVERITIES.index(f.severity), f.file, f.line))
-    for item in ordered:
-        style = SEVERITY_STYLE.get(item.severity, "")
-        table.add_row(
-            item.rule,
-            f"[{style}]{item.severity}[/{style}]",
-            escape(f"{item.file}:{item.line}"),
-            escape(item.message),
-            escape(item.fix),
-        )
-    console.print(table)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from nhi_invoke.audit.findings import SEVERITIES, Finding
+from nhi_invoke.audit.findings import Finding, Rule, checked_severity, gate, plural
 from nhi_invoke.cli.commands import app
 from nhi_invoke.cli.options import Debug, Json
 from nhi_invoke.errors import UsageError
@@ -137,85 +137,108 @@ FailOn = Annotated[
         help="Exit 1 when a finding is at least this severe (info, low, medium, high, critical)."
     ),
 ]
+Sarif = Annotated[
+    str | None, typer.Option(help="Also write SARIF 2.1.0 to this file ('-' for stdout).")
+]
+JsonReport = Annotated[
+    bool, typer.Option("--json", help="Print the report as one JSON object (docs/audit.md).")
+]
 
 
-def _gate(findings: tuple[Finding, ...] | list[Finding], fail_on: str) -> int:
-    if fail_on not in SEVERITIES:
-        raise UsageError(
-            f"--fail-on {fail_on!r} is not a severity", f"use one of {', '.join(SEVERITIES)}"
-        )
-    return 1 if any(f.at_least(fail_on) for f in findings) else 0
+def _envelope(command: str, body: dict[str, object]) -> str:
+    """The one JSON shape of every command's --json: the command, the version, then its keys."""
+    from nhi_invoke import __version__  # noqa: PLC0415
+
+    return json.dumps({"command": command, "version": __version__, **body}, indent=2)
+
+
+def _one_stdout(json_output: bool, sarif: str | None) -> None:
+    if json_output and sarif == "-":
+        raise UsageError("--json and --sarif - both print to stdout", "write the SARIF to a file")
+
+
+def _write_sarif(target: str, findings: tuple[Finding, ...], rules: dict[str, Rule]) -> None:
+    from nhi_invoke.audit import sarif  # noqa: PLC0415
+
+    text = json.dumps(sarif.document(findings, rules), indent=2)
+    if target == "-":
+        print(text)
+    else:
+        sarif.write(target, text)
 
 
 @audit_app.command()
 def pipelines(
-    path: Annotated[str, typer.Argument(help="A repository checkout or one pipeline file.")] = ".",
-    json_output: Json = False,
-    sarif: Annotated[
-        str | None, typer.Option(help="Also write SARIF 2.1.0 to this file ('-' for stdout).")
-    ] = None,
+    path: Annotated[
+        str, typer.Argument(help="A repository checkout (or a folder, or one pipeline file).")
+    ] = ".",
+    json_output: JsonReport = False,
+    sarif: Sarif = None,
     fail_on: FailOn = "high",
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            help="Leave out files and folders matching this glob, relative to PATH (repeatable).",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="List the files read, and those skipped and why."),
+    ] = False,
     debug: Debug = False,
 ) -> int:
     """Find long-lived keys, job-wide credentials, shared identities and wide id-token grants."""
-    from nhi_invoke import render  # noqa: PLC0415
-    from nhi_invoke.audit import sarif as sarif_output  # noqa: PLC0415
+    from nhi_invoke.audit import table  # noqa: PLC0415
     from nhi_invoke.audit.pipelines import RULES, audit  # noqa: PLC0415
 
-    report = audit(path)
+    checked_severity("--fail-on", fail_on)
+    _one_stdout(json_output, sarif)
+    report = audit(path, tuple(exclude or ()))
     if sarif is not None:
-        text = json.dumps(sarif_output.document(report.findings, RULES), indent=2)
-        if sarif == "-":
-            print(text)
-        else:
-            with open(sarif, "w", encoding="utf-8") as handle:
-                handle.write(text)
+        _write_sarif(sarif, report.findings, RULES)
     if json_output:
-        print(
-            json.dumps(
-                {
-                    "files": list(report.files),
-                    "findings": [f.as_dict() for f in report.findings],
-                    "cloud_steps": report.cloud_steps,
-                    "per_invocation_steps": report.per_invocation_steps,
-                },
-                indent=2,
-            )
-        )
+        print(_envelope("audit pipelines", report.as_dict()))
     elif sarif != "-":
-        render.findings(list(report.findings), f"{len(report.files)} pipeline file(s)")
-        print(
-            f"{report.per_invocation_steps} of {report.cloud_steps} steps that use a cloud "
-            "identity run under nhi-invoke (one identity per invocation)"
-        )
-    return _gate(report.findings, fail_on)
+        table.findings(report.findings, plural(len(report.files), "pipeline file"))
+        table.lines(report.summary())
+        if verbose:
+            table.lines(report.listing())
+    return gate(report.findings, fail_on)
 
 
 @audit_app.command("trust-policy")
 def trust_policy(
-    file: Annotated[str | None, typer.Argument(help="A trust policy JSON file.")] = None,
+    files: Annotated[
+        list[str] | None, typer.Argument(help="Trust policy JSON files.", show_default=False)
+    ] = None,
     role: Annotated[
         str | None,
         typer.Option(help="Read the trust policy of this IAM role (ambient AWS credentials)."),
     ] = None,
-    json_output: Json = False,
+    json_output: JsonReport = False,
+    sarif: Sarif = None,
     fail_on: FailOn = "high",
     debug: Debug = False,
 ) -> int:
-    """Lint an AWS role trust policy for OIDC federation and chaining."""
-    from nhi_invoke import render  # noqa: PLC0415
+    """Lint AWS role trust policies for OIDC federation and chaining."""
+    from nhi_invoke.audit import table  # noqa: PLC0415
     from nhi_invoke.audit import trust_policy as linter  # noqa: PLC0415
 
-    if (file is None) == (role is None):
-        raise UsageError("give a trust policy FILE or --role NAME", "pass exactly one of them")
-    if file is not None:
-        document, lines = linter.load(file)
-        findings = linter.lint(document, file, lines)
-    else:
-        assert role is not None
-        findings = linter.lint(linter.from_role(role, dict(os.environ)), f"role/{role}")
+    checked_severity("--fail-on", fail_on)
+    _one_stdout(json_output, sarif)
+    if bool(files) == (role is not None):
+        raise UsageError("give trust policy FILEs or --role NAME", "pass one of them, not both")
+    report = linter.lint_files(tuple(files)) if files else linter.lint_role(role or "", os.environ)
+    if sarif is not None:
+        _write_sarif(sarif, report.findings, linter.RULES)
     if json_output:
-        print(json.dumps([f.as_dict() for f in findings], indent=2))
-    else:
-        render.findings(findings, file or f"role {role}")
-    return _gate(findings, fail_on)
+        print(_envelope("audit trust-policy", report.as_dict()))
+    elif sarif != "-":
+        several = plural(len(report.policies), "trust policy", "trust policies")
+        scope = report.policies[0] if len(report.policies) == 1 else several
+        table.findings(report.findings, scope)
+    return gate(report.findings, fail_on)
+
+
+from nhi_invoke.cli import audit_trace  # noqa: E402, F401 - registers `audit trace`

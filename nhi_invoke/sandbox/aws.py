@@ -70,6 +70,13 @@ class MotoServer:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # moto keeps its accounts in process-wide state: a second sandbox started in the same
+        # process (the tests do) would find the first one's roles. Each starts empty.
+        import urllib.request  # noqa: PLC0415
+
+        reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - loopback
+            pass
         return self
 
     def stop(self) -> None:

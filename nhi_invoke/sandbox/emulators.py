@@ -75,13 +75,17 @@ def emulated(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 class Emulators:
-    """The OIDC issuer and every broker's emulator, started and stopped together."""
+    """The OIDC issuer and every broker's emulator, started and stopped together.
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    `also` names emulators to start beyond the brokers' own (name -> module with
+    `create(issuer)`): services the tests need before a broker for them exists.
+    """
+
+    def __init__(self, environ: Mapping[str, str], also: Mapping[str, str] | None = None) -> None:
         self.issuer = OidcIssuer()
         self.emulators: dict[str, Emulator] = {
             name: importlib.import_module(module).create(self.issuer)
-            for name, module in emulated(environ).items()
+            for name, module in (emulated(environ) | dict(also or {})).items()
         }
 
     def __enter__(self) -> Emulators:
@@ -121,6 +125,7 @@ class Emulators:
     def describe(self) -> dict[str, Any]:
         found: dict[str, Any] = {
             "oidc_issuer": self.issuer.url,
+            "oidc_jwks_url": self.issuer.discovery()["jwks_uri"],
             "token_request_url": self.issuer.request_url,
         }
         for emulator in self.emulators.values():

@@ -1,8 +1,9 @@
-"""The HTTP plumbing the emulators share: a JSON handler and a server on 127.0.0.1."""
+"""The HTTP plumbing the emulators share: a JSON handler, a server on 127.0.0.1, free ports."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -47,3 +48,25 @@ class LoopbackService:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def free_port(following: int = 0) -> int:
+    """A port on 127.0.0.1 that is free now, with `following` free ports right after it.
+
+    For servers we start as processes (OpenBao also takes its port + 1 for cluster traffic).
+    Another process may take the port before ours binds it: callers retry on that failure.
+    """
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            if port + following > 65535:
+                continue
+            try:
+                for offset in range(1, following + 1):
+                    with socket.socket() as next_one:
+                        next_one.bind(("127.0.0.1", port + offset))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free run of ports on 127.0.0.1")

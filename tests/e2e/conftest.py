@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.clients.fixtures import *  # noqa: F403 - real clients, a planted home
 from tests.e2e.runs import (
     CHILD,
     FIRST_RUN_AT,
@@ -31,6 +32,8 @@ from tests.e2e.runs import (
     run_nhi,
 )
 from tests.fault_proxy import FaultProxy
+from tests.net.fixtures import *  # noqa: F403 - proxy, private CA (docs/networks.md)
+from tests.vault_fixtures import session_secrets as vault_session_secrets
 
 READY_TIMEOUT = 60
 # Shared with the tests through tests/e2e/runs.py; kept importable from here too.
@@ -133,7 +136,7 @@ def secret_leak_sweep(tmp_path: Path) -> Iterator[None]:
     if not RUNS:
         return
     reported, reports = _reported_secrets(tmp_path)
-    secrets = reported | {s for run in RUNS for s in run.secrets}
+    secrets = reported | {s for run in RUNS for s in run.secrets} | vault_session_secrets()
     since = FIRST_RUN_AT[0]
     files = [
         p

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nhi_invoke.audit import trust_policy
-from nhi_invoke.audit.pipeline_files import load_yaml
+from nhi_invoke.audit.pipelines.yaml_tree import load_yaml
 from nhi_invoke.errors import ConfigError, NhiError, TokenError
 from nhi_invoke.ledger.store import line_hash
 from nhi_invoke.ledger.verify import verify

@@ -1,0 +1,207 @@
+"""`nhi-invoke audit trace`: from a cloud log event to the one invocation that made it, and back."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from nhi_invoke.cli.audit import audit_app
+from nhi_invoke.cli.options import Debug
+from nhi_invoke.errors import UsageError
+
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_time(text: str | None, flag: str) -> datetime | None:
+    """An RFC 3339 time, a date (UTC), or a duration back from now (30m, 12h, 7d)."""
+    if text is None:
+        return None
+    if text[:-1].isdigit() and text[-1:] in _UNITS:
+        return datetime.now(UTC) - timedelta(**{_UNITS[text[-1]]: int(text[:-1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"{flag} {text!r} is not a time",
+            "use 2026-11-28, 2026-11-28T12:00:00Z, or 30m / 12h / 7d",
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@audit_app.command("trace")
+def trace(
+    ledgers: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Ledgers, or directories searched for *.jsonl (job artifacts); "
+            "default: NHI_LEDGER, or the one `run` writes.",
+            show_default=False,
+        ),
+    ] = None,
+    cloudtrail: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cloudtrail",
+            help="CloudTrail logs as delivered to S3 (.json, .json.gz, or a tree of them) or "
+            "`aws cloudtrail lookup-events` output.",
+            show_default=False,
+        ),
+    ] = None,
+    gcp_audit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--gcp-audit",
+            help="GCP audit entries: `gcloud logging read --format=json` output or a log "
+            "sink's JSON lines (files or directories).",
+            show_default=False,
+        ),
+    ] = None,
+    vault_audit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--vault-audit",
+            help="Vault/OpenBao file audit device logs (files or directories).",
+            show_default=False,
+        ),
+    ] = None,
+    invocation: Annotated[str | None, typer.Option(help="Everything this invocation did.")] = None,
+    access_key_id: Annotated[
+        str | None, typer.Option(help="The calls of this AWS access key id, and its invocation.")
+    ] = None,
+    event_id: Annotated[
+        str | None,
+        typer.Option(help="This event (eventID, insertId, request id) and its invocation."),
+    ] = None,
+    principal: Annotated[
+        str | None,
+        typer.Option(help="Calls by this role, session ARN, service account or Vault role."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only events since (a time, a date, or 30m / 12h / 7d).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Only events until (a time or a date).")] = None,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            help="Exit 1 on: none; after-end (a credential used after its invocation ended); "
+            "unattributed (also: calls by managed identities no ledger knows)."
+        ),
+    ] = "after-end",
+    print_sql: Annotated[
+        str | None,
+        typer.Option(
+            "--print-sql",
+            help="Print the query for athena, bigquery or cloudtrail-lake instead of reading logs.",
+        ),
+    ] = None,
+    sql_table: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sql-table",
+            help="The table(s) --print-sql queries (athena: cloudtrail_logs; bigquery: "
+            "cloudaudit_googleapis_com_activity and _data_access; cloudtrail-lake: required, "
+            "the event data store ID).",
+            show_default=False,
+        ),
+    ] = None,
+    vault_audit_hash_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="NHI_VAULT_AUDIT_HASH_TOKEN",
+            help="A Vault token allowed to call sys/audit-hash, to match HMAC'd accessors "
+            "(prefer the variable: a flag shows in the process list).",
+            show_default=False,
+        ),
+    ] = None,
+    vault_addr: Annotated[
+        str | None,
+        typer.Option(
+            envvar=["VAULT_ADDR", "BAO_ADDR"], help="Vault's address, for sys/audit-hash."
+        ),
+    ] = None,
+    vault_audit_device: Annotated[
+        str, typer.Option(help="The path the audit device is enabled at.")
+    ] = "file",
+    json_output: Annotated[
+        bool, typer.Option("--json", help='Print {"events": [...], "invocations": [...]}.')
+    ] = False,
+    debug: Debug = False,
+) -> int:
+    """Tie CloudTrail, GCP and Vault audit events to the invocations in the ledgers."""
+    from nhi_invoke.audit.trace import findings, render  # noqa: PLC0415
+    from nhi_invoke.audit.trace.model import Focus, TraceInput, VaultHashing, Window  # noqa: PLC0415
+    from nhi_invoke.ledger import key as ledger_key  # noqa: PLC0415
+
+    findings.check_fail_on(fail_on)
+    focus = Focus(invocation, access_key_id, event_id, principal)
+    if sum(value is not None for value in vars(focus).values()) > 1:
+        raise UsageError(
+            "--invocation, --access-key-id, --event-id and --principal exclude each other",
+            "pass one of them",
+        )
+    window = Window(parse_time(since, "--since"), parse_time(until, "--until"))
+    logs = tuple(
+        (source, path)
+        for source, paths in (
+            ("cloudtrail", cloudtrail),
+            ("gcp", gcp_audit),
+            ("vault", vault_audit),
+        )
+        for path in paths or ()
+    )
+    hashing = None
+    if vault_audit_hash_token:
+        if not vault_addr:
+            raise UsageError(
+                "--vault-audit-hash-token needs Vault's address",
+                "pass --vault-addr or set VAULT_ADDR",
+            )
+        hashing = VaultHashing(vault_addr, vault_audit_hash_token, vault_audit_device)
+    request = TraceInput(
+        ledgers=tuple(ledgers or [_default_ledger()]),
+        logs=logs,
+        window=window,
+        focus=focus,
+        vault_hashing=hashing,
+    )
+    key = ledger_key.load(os.environ)
+    if print_sql is not None:
+        from nhi_invoke.audit.trace.investigate import for_sql  # noqa: PLC0415
+        from nhi_invoke.audit.trace.sql import print_sql as sql_for  # noqa: PLC0415
+
+        chosen, problems = for_sql(request, key)
+        _warn([p.one_line() for p in problems])
+        print(sql_for(print_sql, chosen, window, tuple(sql_table or ())), end="")
+        return 0
+    if not logs:
+        raise UsageError(
+            "give the logs to trace",
+            "pass --cloudtrail, --gcp-audit or --vault-audit (or --print-sql for a query)",
+        )
+    from nhi_invoke.audit.trace.investigate import investigate  # noqa: PLC0415
+
+    report = investigate(request, key)
+    counted = findings.count(report.events)
+    if json_output:
+        _warn([p.one_line() for p in report.problems])
+        print(json.dumps(render.as_dict(report), indent=2))
+    else:
+        render.table(report, counted)  # its first lines are the warnings
+    return findings.exit_code(counted, fail_on)
+
+
+def _default_ledger() -> str:
+    from nhi_invoke.ledger import path_for  # noqa: PLC0415
+
+    return path_for(None, os.environ)
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        text = "".join(ch if ch.isprintable() else "?" for ch in line)
+        print(f"nhi-invoke: warning: {text}", file=sys.stderr, flush=True)

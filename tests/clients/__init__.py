@@ -1,0 +1,1 @@
+"""Real clients run as a step's command, each printing the identity it ended up with."""

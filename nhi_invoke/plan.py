@@ -10,6 +10,7 @@ from nhi_invoke.brokers.interface import BrokerPlan, PlanContext
 from nhi_invoke.ci.interface import CIContext
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.invocation import child
+from nhi_invoke.net.environment import CaBundle
 from nhi_invoke.settings.resolve import Settings
 
 
@@ -33,6 +34,7 @@ class Plan:
     kill_grace_seconds: float
     serve: bool = False
     refresh_margin_seconds: int = 300
+    ca_bundle: CaBundle | None = None  # given to nhi-invoke for every request of its own
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -71,6 +73,7 @@ class Plan:
             "kill_grace_seconds": self.kill_grace_seconds,
             "serve": self.serve,
             "refresh_margin_seconds": self.refresh_margin_seconds,
+            "ca_bundle": self.ca_bundle.path if self.ca_bundle else None,
             "warnings": list(self.warnings),
             "clouds": list(self.broker_names),
             "endings": [{"credential": c, "ends": e} for c, e in self.endings],
@@ -150,5 +153,6 @@ def build(
         kill_grace_seconds=settings.kill_grace_seconds,
         serve=settings.serve,
         refresh_margin_seconds=margin,
+        ca_bundle=settings.ca_bundle,
         warnings=tuple(_warnings(settings, context, plans, inherited)),
     )

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nhi_invoke import brokers
+from nhi_invoke.net.environment import CA_BUNDLE_VARIABLE, ca_bundle
 from nhi_invoke.settings import validation
 from nhi_invoke.settings.option import Kind, Option, OptionValues
 
@@ -81,6 +82,16 @@ OPTIONS = (
         kind=Kind.SWITCH,
         env=("NHI_SERVE",),
         default=False,
+    ),
+    Option(
+        name="ca_bundle",
+        help="PEM file of the CAs to trust for every request of nhi-invoke's own (instead of "
+        "the SDKs' CA-bundle variables and the system's CAs).",
+        group=GROUP,
+        env=(CA_BUNDLE_VARIABLE,),
+        default_text="each SDK's CA-bundle variable, else the system's CAs",
+        metavar="FILE",
+        parse=ca_bundle,
     ),
     Option(
         name="timeout",

@@ -17,6 +17,7 @@ from nhi_invoke.brokers.interface import BrokerDeclaration
 from nhi_invoke.ci.interface import CIContext
 from nhi_invoke.errors import ConfigError, UsageError
 from nhi_invoke.ledger import default_path
+from nhi_invoke.net.environment import CaBundle
 from nhi_invoke.settings import validation
 from nhi_invoke.settings.option import Option, OptionValues
 
@@ -48,6 +49,7 @@ class Settings:
     serve: bool
     refresh_margin_seconds: int
     expect_duration_seconds: int | None
+    ca_bundle: CaBundle | None = None
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -155,5 +157,6 @@ def resolve(
         refresh_margin_seconds=values.get("refresh_margin"),
         expect_duration_seconds=expect_duration,
         kill_grace_seconds=values.get("kill_grace"),
+        ca_bundle=values.get("ca_bundle"),
         warnings=tuple(warnings),
     )

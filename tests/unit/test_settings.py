@@ -170,11 +170,11 @@ def test_bad_session_policies_are_refused(tmp_path: Path, content: str, needle: 
 
 def test_sts_endpoint_is_regional_unless_overridden() -> None:
     settings = resolve(flags(aws_role_arn=ROLE, aws_region="eu-central-1"), {}, LOCAL, "/x")
-    assert part(settings, "aws").sts_endpoint == "https://sts.eu-central-1.amazonaws.com"
+    assert part(settings, "aws").sts_endpoint.url == "https://sts.eu-central-1.amazonaws.com"
     overridden = resolve(
         flags(aws_role_arn=ROLE), {"AWS_ENDPOINT_URL_STS": "http://h:1/"}, LOCAL, "/x"
     )
-    assert part(overridden, "aws").sts_endpoint == "http://h:1"
+    assert part(overridden, "aws").sts_endpoint.url == "http://h:1"
 
 
 def test_ledger_defaults_to_runner_temp_on_github() -> None:

@@ -45,3 +45,9 @@ class Endpoint(ABC):
     @abstractmethod
     def handle(self, path: str, headers: Mapping[str, str]) -> Reply:
         """Answer a GET for `path`, relative to `base_url` ("" for the base itself)."""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Secrets of the endpoint itself that the command is given (an authorization token
+        it must present), besides the host's random path."""
+        return ()

@@ -11,6 +11,8 @@ and nothing here is shared between invocations: many may run at once in one proc
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import os
 import socket
 import sys
@@ -19,13 +21,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
-from nhi_invoke import __version__, brokers
+from nhi_invoke import __version__, brokers, net
 from nhi_invoke.brokers.grants import CHILD, Grant, Release, expiring
 from nhi_invoke.brokers.interface import CredentialBroker
 from nhi_invoke.errors import NhiError
 from nhi_invoke.invocation import child, summary
 from nhi_invoke.invocation.journal import Journal
 from nhi_invoke.invocation.prepare import Prepared
+from nhi_invoke.invocation.private_folder import PrivateFolder
 from nhi_invoke.ledger import key as ledger_key
 from nhi_invoke.ledger.records import (
     CommandExited,
@@ -37,6 +40,7 @@ from nhi_invoke.ledger.records import (
 from nhi_invoke.ledger.store import Ledger
 
 if TYPE_CHECKING:
+    from nhi_invoke.invocation.refresh import Refresher
     from nhi_invoke.invocation.serve import CredentialHost
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, never a cloud or input problem
@@ -119,7 +123,13 @@ class Invocation:
         }
         self._started = time.monotonic()
         self._host: CredentialHost | None = None
+        self._refreshers: list[Refresher] = []
         self._closed: list[tuple[Grant, Release]] | None = None
+        self.folder = PrivateFolder(prepared.environ, self.plan.invocation_id)
+        from nhi_invoke.net.connection import Network  # noqa: PLC0415 - no network on dry runs
+
+        # Every request of this invocation goes through the network of its environment.
+        self.network = Network(prepared.environ, self.plan.ca_bundle)
 
     def say(self, text: str) -> None:
         if not self._quiet:
@@ -148,7 +158,11 @@ class Invocation:
         grants: dict[str, Grant] = {}
         failure: BaseException | None = None
         with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="nhi-issue") as pool:
-            futures = {name: pool.submit(self._issue, name) for name in names}
+            # Each exchange runs in this invocation's context (its network).
+            futures = {
+                name: pool.submit(contextvars.copy_context().run, self._issue, name)
+                for name in names
+            }
             for name, future in futures.items():
                 try:
                     grants[name] = future.result()
@@ -159,8 +173,10 @@ class Invocation:
         return grants
 
     def _serve(self, first: Mapping[str, Grant]) -> dict[str, dict[str, str]]:
-        """Serve the first credentials, re-issuing each from a fresh OIDC token when needed."""
-        from nhi_invoke.invocation.serve import CredentialHost, Refresher  # noqa: PLC0415
+        """Serve the first credentials, each re-issued ahead of its expiry from a fresh OIDC
+        token."""
+        from nhi_invoke.invocation.refresh import Refresher  # noqa: PLC0415
+        from nhi_invoke.invocation.serve import CredentialHost  # noqa: PLC0415
 
         endpoints = {}
         for name, grant in first.items():
@@ -168,11 +184,24 @@ class Invocation:
             def issue(name: str = name) -> Grant:
                 return self._issue(name)
 
-            refresher = Refresher(grant, issue, self.plan.refresh_margin_seconds)
+            refresher = Refresher(
+                grant,
+                issue,
+                self.plan.refresh_margin_seconds,
+                wait_seconds=self.prepared.retry_policy.total_seconds,
+            )
+            self._refreshers.append(refresher)
             endpoints[name] = self.runtimes[name].endpoint(refresher)
         self._host = CredentialHost(endpoints)
         self._host.start()
+        for refresher in self._refreshers:
+            refresher.start()
         return self._host.environments()
+
+    @property
+    def served_secrets(self) -> tuple[str, ...]:
+        """The --serve host's secrets given to the command (none without --serve)."""
+        return self._host.secrets if self._host is not None else ()
 
     def begin(self, command_name: str) -> None:
         """Record the start (before anything is issued: a ledger that cannot be written
@@ -196,9 +225,21 @@ class Invocation:
     def open(self) -> dict[str, str]:
         """Issue every grant and return the child's environment; after `begin`. Whatever
         happens, `close` ends what was issued."""
+        with net.use(self.network):
+            return self._open()
+
+    def _open(self) -> dict[str, str]:
         plan = self.plan
         first = self._issue_all()
         served = self._serve(first) if plan.serve else None
+        configured = {
+            name: runtime.private_configuration(
+                functools.partial(self.folder.folder, name),
+                self.prepared.environ,
+                served is not None,
+            )
+            for name, runtime in self.runtimes.items()
+        }
         env = child.build(
             self.prepared.environ,
             {name: [grant] for name, grant in first.items()},
@@ -207,6 +248,7 @@ class Invocation:
             step_id=plan.step_id,
             token_variables=plan.stripped_variables,
             served=served,
+            configured=configured,
         )
         for grant in first.values():
             self.say(
@@ -220,10 +262,13 @@ class Invocation:
         self.journal.child_running = True
 
     def command_ended(self) -> None:
-        """The command is gone: its endpoints end with it, whatever it left running."""
+        """The command is gone: its endpoints end with it, whatever it left running, and a
+        re-issue under way is finished (so that cleanup finds it recorded)."""
         self.journal.child_running = False
         if self._host is not None:
             self._host.stop()
+        for refresher in self._refreshers:
+            refresher.stop()
 
     def command_exited(self, exit_code: int, signal: int | None) -> None:
         self.journal.ledger.write(CommandExited(exit_code, signal, self._ms()), _now())
@@ -242,9 +287,12 @@ class Invocation:
             return self._closed
         self._closed = []
         self.command_ended()
-        released = release_all(
-            self.journal, self.runtimes, self.audiences, ended or _now(), warn=self.say
-        )
+        self.folder.remove()
+        with net.use(self.network):
+            released = release_all(
+                self.journal, self.runtimes, self.audiences, ended or _now(), warn=self.say
+            )
+        self.network.close()
         self._closed = released
         ledger = self.journal.ledger
         ledger.write(

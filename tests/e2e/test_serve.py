@@ -68,7 +68,9 @@ def test_boto3_with_only_the_endpoint_gets_fresh_credentials_across_refreshes(
     assert (report["without_token"], report["wrong_token"], report["wrong_path"]) == (401, 401, 404)
     events = ledger_events(github_env)
     issued = [e for e in events if e["event"] == "credential.issued" and e["purpose"] == "child"]
-    assert {e["access_key_id"] for e in issued} == {c["key"] for c in calls}
+    # Re-issued ahead in the background: every key the command saw was issued and recorded
+    # (and some were issued that no request needed before the next).
+    assert {c["key"] for c in calls} <= {e["access_key_id"] for e in issued}
     revoked = [e for e in events if e["event"] == "credential.revoked"]
     assert len(revoked) == len(issued)  # every session still valid is denied at the end
     assert _refused_or_gone(report["uri"])  # after the command: nothing listening

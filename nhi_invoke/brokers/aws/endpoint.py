@@ -27,6 +27,10 @@ class ContainerCredentials(Endpoint):
             "AWS_CONTAINER_AUTHORIZATION_TOKEN": self.token,
         }
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.token,)
+
     def handle(self, path: str, headers: Mapping[str, str]) -> Reply:
         if path != "":
             return Reply(404, "text/plain", "not found")

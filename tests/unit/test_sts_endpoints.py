@@ -5,69 +5,20 @@ before it sends)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
-from typing import Any
+from pathlib import Path
 
 import botocore.exceptions
 import botocore.regions
-import botocore.session
 import pytest
 
 from nhi_invoke.brokers.aws import sts_endpoints
 from nhi_invoke.errors import ConfigError
-
-VARIABLES = (
-    sts_endpoints.FIPS_VARIABLE,
-    sts_endpoints.DUAL_STACK_VARIABLE,
-    sts_endpoints.REGIONAL_VARIABLE,
-    *sts_endpoints.URL_VARIABLES,
-    sts_endpoints.IGNORE_URLS_VARIABLE,
-)
-
-
-class _Sent(Exception):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.url = url
-
-
-def _stop(request: Any, **_: Any) -> None:
-    raise _Sent(request.url)
+from tests.botocore_sts import VARIANTS, Resolver, botocore_resolver
 
 
 @pytest.fixture
-def botocore_sts(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> Callable[[dict[str, str], str], str | type[Exception]]:
-    """botocore's resolution in a given environment: the URL its STS client sends to, or
-    the exception it raises."""
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    for name in (*VARIABLES, "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-
-    # One session: it reads the variables when each client is created (and creating a
-    # session per case would cost minutes).
-    session = botocore.session.Session()
-
-    def resolve(environ: dict[str, str], region: str) -> str | type[Exception]:
-        for name in VARIABLES:
-            monkeypatch.delenv(name, raising=False)
-        for name, value in environ.items():
-            monkeypatch.setenv(name, value)
-        try:
-            client = session.create_client(
-                "sts", region_name=region, aws_access_key_id="a", aws_secret_access_key="b"
-            )
-            client.meta.events.register("before-send", _stop)
-            client.get_caller_identity()
-        except _Sent as sent:
-            return sent.url.rstrip("/")
-        except botocore.exceptions.BotoCoreError as error:
-            return type(error)
-        raise AssertionError("botocore sent nothing")
-
-    return resolve
+def botocore_sts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Resolver:
+    return botocore_resolver(monkeypatch, tmp_path)
 
 
 def _ours(environ: dict[str, str], region: str) -> str | None:
@@ -77,12 +28,6 @@ def _ours(environ: dict[str, str], region: str) -> str | None:
         return None
 
 
-VARIANTS = [
-    {},
-    {"AWS_USE_FIPS_ENDPOINT": "true"},
-    {"AWS_USE_DUALSTACK_ENDPOINT": "true"},
-    {"AWS_USE_FIPS_ENDPOINT": "TRUE", "AWS_USE_DUALSTACK_ENDPOINT": "True"},
-]
 REGIONAL = [
     {},
     {"AWS_STS_REGIONAL_ENDPOINTS": "regional"},
@@ -90,7 +35,7 @@ REGIONAL = [
 ]
 
 
-def test_every_region_and_variant_resolves_as_botocore_resolves(botocore_sts: Any) -> None:
+def test_every_region_and_variant_resolves_as_botocore_resolves(botocore_sts: Resolver) -> None:
     regions = sts_endpoints.regions()
     assert {"us-east-1", "us-gov-west-1", "cn-north-1", "us-iso-east-1", "us-isob-east-1"} <= set(
         regions
@@ -127,13 +72,15 @@ def test_every_region_and_variant_resolves_as_botocore_resolves(botocore_sts: An
     ],
 )
 def test_endpoint_variables_are_read_as_botocore_reads_them(
-    botocore_sts: Any, environ: dict[str, str]
+    botocore_sts: Resolver, environ: dict[str, str]
 ) -> None:
     for region in ("us-east-1", "us-gov-west-1", "cn-northwest-1"):
         assert _ours(environ, region) == botocore_sts(environ, region), (region, environ)
 
 
-def test_an_invalid_regional_setting_is_refused_as_botocore_refuses_it(botocore_sts: Any) -> None:
+def test_an_invalid_regional_setting_is_refused_as_botocore_refuses_it(
+    botocore_sts: Resolver,
+) -> None:
     environ = {"AWS_STS_REGIONAL_ENDPOINTS": "Legacy"}
     refused = botocore.exceptions.InvalidSTSRegionalEndpointsConfigError
     assert botocore_sts(environ, "us-east-1") is refused

@@ -2,7 +2,8 @@
 application default credentials and gcloud read.
 
 It answers what they ask: `project/project-id` (--gcp-project, else the service account's
-project), `project/numeric-project-id` where it is known, the service account's `email`,
+project), `project/numeric-project-id` (the workload identity pool's project: gcloud takes a
+numeric answer there as the sign of a metadata server), the service account's `email`,
 `scopes`, `token` and `?recursive` listing (as `default` and by email), and the universe
 domain. `identity` (ID tokens) is refused with a message saying so. `Metadata-Flavor: Google`
 is required of every request and carried by every answer, refusals included.
@@ -66,7 +67,7 @@ class MetadataServer(Endpoint):
         number = self.plan.served_project_number
         if path == "project/project-id" and project:
             return _text(project)
-        if path == "project/numeric-project-id" and number:
+        if path == "project/numeric-project-id":
             return _text(number)
         if path == "universe/universe-domain":
             return _text("googleapis.com")

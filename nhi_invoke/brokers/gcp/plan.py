@@ -86,12 +86,10 @@ class GcpPlan(BrokerPlan):
         return None
 
     @property
-    def served_project_number(self) -> str | None:
-        """The served project's number, where it is known: only for the federated token
-        itself, whose project is the pool's."""
-        if self.project is None and self.service_account is None:
-            return self.project_number
-        return None
+    def served_project_number(self) -> str:
+        """The project number the metadata server names: the workload identity pool's, the
+        only one nhi-invoke knows (gcloud recognises a metadata server by a numeric answer)."""
+        return self.project_number
 
     def child_variables(self) -> ChildVariables:
         if self.project is None:

@@ -10,17 +10,20 @@ proxy failure is one line naming the host, the proxy and the CA setting.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.clients.fixtures import CLIENTS, GOOGLE_AUTH_CLIENT, client_report
 from tests.e2e.runs import Result, deny_policies, ledger_events, run_nhi
 from tests.net.network import GCP_HOST, IAM_HOST, STS_HOST, TOKEN_HOST, EmulatorNetwork
 from tests.net.proxy import ForwardProxy
 
 pytestmark = pytest.mark.e2e
+SERVE_SECRETS = CLIENTS / "serve_secrets.py"
 
 
 @pytest.fixture
@@ -326,3 +329,28 @@ def test_the_dry_run_shows_the_ca_bundle(
     )
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)["ca_bundle"] == ca
+
+
+def test_under_serve_the_commands_sdks_reach_the_endpoints_directly_not_by_the_proxy(
+    plain_named_env: dict[str, str],
+    sandbox: dict[str, Any],
+    forward_proxy: ForwardProxy,
+    tmp_path: Path,
+) -> None:
+    # With HTTP_PROXY set and no NO_PROXY, google-auth (requests) would send its metadata
+    # requests, secret path included, to the proxy: the child's NO_PROXY names loopback.
+    command = [
+        sys.executable,
+        str(SERVE_SECRETS),
+        str(tmp_path / "serve-secrets.json"),
+        sys.executable,
+        str(GOOGLE_AUTH_CLIENT),
+        f"http://{GCP_HOST}",  # tokeninfo, through the proxy like any other host
+    ]
+    result = run_nhi(["run", "--serve", *_gcp(sandbox), "--", *command], plain_named_env)
+    assert result.code == 0, result.stdout + result.stderr
+    report = client_report(result.stdout)
+    assert report["email"] == sandbox["gcp_service_account"]
+    assert report["credentials"] == "google.auth.compute_engine.credentials.Credentials"
+    assert {r.host for r in forward_proxy.records} == {TOKEN_HOST, GCP_HOST}
+    assert not [r for r in forward_proxy.records if r.host in ("127.0.0.1", "localhost")]

@@ -18,6 +18,7 @@ import pytest
 
 from tests.clients.fixtures import (
     BOTO3_CLIENT,
+    CLIENTS,
     GCLOUD_CLIENT,
     GOOGLE_AUTH_CLIENT,
     client_report,
@@ -27,6 +28,7 @@ from tests.clients.planted_home import PLANTED_TOKEN_URI, PlantedHome
 from tests.e2e.conftest import ledger_events, run_nhi
 
 pytestmark = pytest.mark.e2e
+SERVE_SECRETS = CLIENTS / "serve_secrets.py"
 AWS_CLIENTS = ("boto3", "aws-cli", "js-default", "js-node-provider-chain")
 
 
@@ -206,6 +208,11 @@ def _assert_nothing_left(
 SERVED_AWS_CLIENTS = (*AWS_CLIENTS, "js-container-metadata")
 
 
+def _served(folder: Path, command: list[str]) -> list[str]:
+    """`command`, after its endpoint's secrets are reported to the secret-leak sweep."""
+    return [sys.executable, str(SERVE_SECRETS), str(folder / "serve-secrets.json"), *command]
+
+
 @pytest.mark.parametrize("client", SERVED_AWS_CLIENTS)
 def test_each_aws_client_gets_the_served_identity_over_a_planted_home(
     client: str,
@@ -213,12 +220,13 @@ def test_each_aws_client_gets_the_served_identity_over_a_planted_home(
     github_env: dict[str, str],
     sandbox: dict[str, Any],
     planted_home: PlantedHome,
+    tmp_path: Path,
 ) -> None:
     # ~/.aws/credentials comes before the container endpoint in every SDK's chain: --serve
     # points the shared files at empty private ones, so the endpoint wins.
     gcloud_before = _files(planted_home.gcloud_config)
     runner = github_env | {"AWS_PROFILE": "default"}
-    command = _aws_command(client, request)
+    command = _served(tmp_path, _aws_command(client, request))
     result = run_nhi(
         ["run", "--serve", "--aws-role-arn", sandbox["target_role_arn"], "--", *command], runner
     )
@@ -236,7 +244,7 @@ def test_each_aws_client_gets_the_served_identity_over_a_planted_home(
 
 
 def test_google_auth_default_gets_the_served_identity_over_a_planted_adc_file(
-    github_env: dict[str, str], sandbox: dict[str, Any], planted_home: PlantedHome
+    github_env: dict[str, str], sandbox: dict[str, Any], planted_home: PlantedHome, tmp_path: Path
 ) -> None:
     gcloud_before = _files(planted_home.gcloud_config)
     # The ADC file both where gcloud keeps it and named by GOOGLE_APPLICATION_CREDENTIALS.
@@ -247,9 +255,7 @@ def test_google_auth_default_gets_the_served_identity_over_a_planted_adc_file(
             "--serve",
             *_gcp_options(sandbox),
             "--",
-            sys.executable,
-            str(GOOGLE_AUTH_CLIENT),
-            sandbox["gcp_endpoint"],
+            *_served(tmp_path, [sys.executable, str(GOOGLE_AUTH_CLIENT), sandbox["gcp_endpoint"]]),
         ],
         runner,
     )
@@ -266,20 +272,16 @@ def test_google_auth_default_gets_the_served_identity_over_a_planted_adc_file(
 
 
 def test_gcloud_under_serve_needs_no_project_and_caches_nothing_that_outlives_the_step(
-    github_env: dict[str, str], sandbox: dict[str, Any], planted_home: PlantedHome, gcloud: Path
+    github_env: dict[str, str],
+    sandbox: dict[str, Any],
+    planted_home: PlantedHome,
+    gcloud: Path,
+    tmp_path: Path,
 ) -> None:
     gcloud_before = _files(planted_home.gcloud_config)
+    command = [sys.executable, str(GCLOUD_CLIENT), str(gcloud), sandbox["gcp_endpoint"]]
     result = run_nhi(
-        [
-            "run",
-            "--serve",
-            *_gcp_options(sandbox),
-            "--",
-            sys.executable,
-            str(GCLOUD_CLIENT),
-            str(gcloud),
-            sandbox["gcp_endpoint"],
-        ],
+        ["run", "--serve", *_gcp_options(sandbox), "--", *_served(tmp_path, command)],
         github_env,
     )
     assert result.code == 0, result.stdout + result.stderr

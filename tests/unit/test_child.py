@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from nhi_invoke.brokers.aws.declaration import DECLARATION as AWS
 from nhi_invoke.brokers.gcp.declaration import DECLARATION as GCP
 from nhi_invoke.brokers.grants import Grant, Secret
@@ -175,3 +177,23 @@ def test_a_broker_that_serves_nothing_for_this_run_injects_nothing_but_its_own_n
     )
     assert "AWS_ACCESS_KEY_ID" not in env  # served mode: no static credentials
     assert env["AWS_SDK_UA_APP_ID"] == "nhi/inv"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}),
+        ({"NO_PROXY": "corp.example"}, {"NO_PROXY": "corp.example,127.0.0.1,localhost"}),
+        (
+            {"no_proxy": " a, localhost", "NO_PROXY": "b"},
+            {"no_proxy": "a,localhost,127.0.0.1", "NO_PROXY": "b,127.0.0.1,localhost"},
+        ),
+        ({"NO_PROXY": "*"}, {"NO_PROXY": "*"}),
+    ],
+)
+def test_served_children_reach_loopback_without_a_proxy(
+    given: dict[str, str], expected: dict[str, str]
+) -> None:
+    env = dict(given)
+    child.exempt_loopback(env)
+    assert env == expected

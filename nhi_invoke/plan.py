@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhi_invoke.brokers.interface import BrokerPlan, PlanContext
 from nhi_invoke.ci.interface import CIContext
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.invocation import child
-from nhi_invoke.net.environment import CaBundle
 from nhi_invoke.settings.resolve import Settings
+
+if TYPE_CHECKING:
+    from nhi_invoke.net.environment import CaBundle
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from nhi_invoke import __version__
-from nhi_invoke.net.environment import GENERAL_CA_VARIABLES
 from nhi_invoke.retry import remaining
 
 if TYPE_CHECKING:
@@ -37,6 +36,8 @@ USER_AGENT = f"nhi-invoke/{__version__}"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 # A response larger than this is not what any endpoint we call sends.
 MAX_BODY_BYTES = 1 << 20
+# The CA variables of requests (and of the SDKs built on it): unless a broker names its own.
+GENERAL_CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",

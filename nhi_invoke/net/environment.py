@@ -11,7 +11,6 @@ replaces the system's CAs, as it does in the SDKs. Pure: no network, no `ssl` im
 
 from __future__ import annotations
 
-import base64
 import os
 import urllib.parse
 from collections.abc import Mapping
@@ -20,8 +19,6 @@ from typing import Any
 
 from nhi_invoke.errors import ConfigError
 
-# The CA variables of requests (and of the SDKs built on it): unless a broker names its own.
-GENERAL_CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 OPENSSL_CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
 CA_BUNDLE_VARIABLE = "NHI_CA_BUNDLE"
 _PEM_MARK = b"-----BEGIN CERTIFICATE-----"
@@ -153,6 +150,8 @@ def parse_proxy(value: str, variable: str) -> Proxy:
         raise ConfigError(f"{variable} names no proxy host", f"set {variable} to http://host:port")
     authorization = None
     if parts.username is not None:
+        import base64  # noqa: PLC0415 - only for a proxy that takes credentials
+
         user = urllib.parse.unquote(parts.username)
         password = urllib.parse.unquote(parts.password or "")
         token = base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -8,9 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from nhi_invoke import brokers
-from nhi_invoke.net.environment import CA_BUNDLE_VARIABLE, ca_bundle
 from nhi_invoke.settings import validation
-from nhi_invoke.settings.option import Kind, Option, OptionValues
+from nhi_invoke.settings.option import Kind, Option, OptionValues, Source
 
 # The invocation's own options (every broker's come from its own declaration).
 GROUP = "invocation"
@@ -37,6 +36,14 @@ CONFIG = Option(
     default_text="./nhi-invoke.toml if present",
     metavar="PATH",
 )
+
+
+def _ca_bundle(raw: Any, source: Source) -> Any:
+    # The network's code only when a bundle is given: a dry run needs none of it.
+    from nhi_invoke.net.environment import ca_bundle  # noqa: PLC0415
+
+    return ca_bundle(raw, source)
+
 
 # After the brokers' options in `run --help`, in this order.
 OPTIONS = (
@@ -88,10 +95,10 @@ OPTIONS = (
         help="PEM file of the CAs to trust for every request of nhi-invoke's own (instead of "
         "the SDKs' CA-bundle variables and the system's CAs).",
         group=GROUP,
-        env=(CA_BUNDLE_VARIABLE,),
+        env=("NHI_CA_BUNDLE",),
         default_text="each SDK's CA-bundle variable, else the system's CAs",
         metavar="FILE",
-        parse=ca_bundle,
+        parse=_ca_bundle,
     ),
     Option(
         name="timeout",

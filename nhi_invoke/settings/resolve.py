@@ -10,16 +10,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhi_invoke import brokers, settings
 from nhi_invoke.brokers.interface import BrokerDeclaration
 from nhi_invoke.ci.interface import CIContext
 from nhi_invoke.errors import ConfigError, UsageError
 from nhi_invoke.ledger import default_path
-from nhi_invoke.net.environment import CaBundle
 from nhi_invoke.settings import validation
 from nhi_invoke.settings.option import Option, OptionValues
+
+if TYPE_CHECKING:
+    from nhi_invoke.net.environment import CaBundle
 
 CONFIG_FILE_NAME = "nhi-invoke.toml"
 

@@ -10,6 +10,7 @@ proxy failure is one line naming the host, the proxy and the CA setting.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections import Counter
 from pathlib import Path
@@ -354,3 +355,19 @@ def test_under_serve_the_commands_sdks_reach_the_endpoints_directly_not_by_the_p
     assert report["credentials"] == "google.auth.compute_engine.credentials.Credentials"
     assert {r.host for r in forward_proxy.records} == {TOKEN_HOST, GCP_HOST}
     assert not [r for r in forward_proxy.records if r.host in ("127.0.0.1", "localhost")]
+
+
+def test_the_command_lines_of_the_networks_page_validate(base_env: dict[str, str]) -> None:
+    page = Path(__file__).parents[2] / "docs" / "networks.md"
+    lines = [
+        line.strip()
+        for line in page.read_text().splitlines()
+        if line.strip().startswith("nhi-invoke run ")
+    ]
+    assert len(lines) >= 3
+    for line in lines:
+        args = shlex.split(line)[1:]
+        if "--dry-run" not in args:
+            args.insert(1, "--dry-run")
+        result = run_nhi(args, base_env)
+        assert result.code == 0, (line, result.stderr)

@@ -107,3 +107,15 @@ def test_a_variant_botocore_refuses_is_refused_with_the_variables_named(
         "AWS_USE_DUALSTACK_ENDPOINT: botocore resolves no dual-stack STS endpoint for "
         "eu-isoe-west-1" in result.stderr
     )
+
+
+def test_endpoint_settings_are_read_from_the_environment_not_from_a_profile(
+    base_env: dict[str, str], home: Path
+) -> None:
+    (home / ".aws").mkdir()
+    (home / ".aws" / "config").write_text(
+        "[default]\nuse_fips_endpoint = true\nsts_regional_endpoints = legacy\n"
+    )
+    result = run_nhi([*_dry_run("eu-west-1"), "--", "true"], base_env)
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["aws"]["sts_host"] == "sts.eu-west-1.amazonaws.com"

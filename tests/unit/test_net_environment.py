@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhi_invoke.errors import ConfigError
+from nhi_invoke.net import GENERAL_CA_VARIABLES
 from nhi_invoke.net.environment import (
-    GENERAL_CA_VARIABLES,
     CaBundle,
     NetworkEnvironment,
     bypasses,
@@ -168,3 +168,23 @@ def test_a_ca_bundle_option_must_be_a_pem_file(tmp_path: Path) -> None:
     good = tmp_path / "ca.pem"
     good.write_text("-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n")
     assert ca_bundle(str(good), source) == CaBundle(str(good), "--ca-bundle")
+
+
+def test_all_proxy_is_not_read_as_botocore_does_not() -> None:
+    environment = NetworkEnvironment({"ALL_PROXY": "http://all:1", "all_proxy": "http://a:2"})
+    assert environment.proxy_for("https", "sts.amazonaws.com") is None
+    assert environment.proxy_for("http", "token.example") is None
+
+
+def test_a_bundle_replaces_the_systems_cas(tmp_path: Path) -> None:
+    import trustme  # noqa: PLC0415
+
+    from nhi_invoke.net.connection import Network  # noqa: PLC0415
+
+    bundle = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    network = Network({}, CaBundle(str(bundle), "--ca-bundle"))
+    given = network._context(network.environment.trust_for(GENERAL_CA_VARIABLES))
+    assert given.cert_store_stats()["x509_ca"] == 1  # the bundle's CA, and no other
+    system = Network({})._context(NetworkEnvironment({}).trust_for(GENERAL_CA_VARIABLES))
+    assert system.cert_store_stats()["x509_ca"] != 1

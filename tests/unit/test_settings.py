@@ -227,3 +227,19 @@ def test_gcp_settings_come_from_the_config_file(tmp_path: Path) -> None:
     assert part(settings, "gcp") is not None
     assert part(settings, "gcp").scopes == ("https://www.googleapis.com/auth/a",)
     assert part(settings, "gcp").lifetime == 300
+
+
+def test_a_ca_bundle_comes_from_the_flag_the_variable_or_the_config_file(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n")
+    path = _write(tmp_path, f'[defaults]\naws-role-arn = "{ROLE}"\nca-bundle = "{bundle}"\n')
+    from_file = resolve(flags(), {}, LOCAL, str(tmp_path)).ca_bundle
+    assert from_file is not None
+    assert (from_file.path, from_file.origin) == (str(bundle), f"ca-bundle in {path}")
+    from_variable = resolve(flags(), {"NHI_CA_BUNDLE": str(bundle)}, LOCAL, str(tmp_path))
+    assert from_variable.ca_bundle is not None
+    assert from_variable.ca_bundle.origin == "NHI_CA_BUNDLE"
+    from_flag = resolve(flags(ca_bundle=str(bundle)), {}, LOCAL, str(tmp_path)).ca_bundle
+    assert from_flag is not None
+    assert from_flag.origin == "--ca-bundle"
+    assert resolve(flags(aws_role_arn=ROLE), {}, LOCAL, "/nonexistent").ca_bundle is None

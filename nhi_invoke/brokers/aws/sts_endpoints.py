@@ -82,7 +82,7 @@ def _botocore_data(name: str) -> str:
 
 
 @cache
-def _partitions() -> tuple[tuple[Partition, frozenset[str], re.Pattern[str]], ...]:
+def _partitions() -> tuple[tuple[Partition, frozenset[str], str], ...]:
     with open(_botocore_data("partitions.json"), encoding="utf-8") as handle:
         data = json.load(handle)
     found = []
@@ -95,7 +95,7 @@ def _partitions() -> tuple[tuple[Partition, frozenset[str], re.Pattern[str]], ..
             supports_fips=bool(outputs["supportsFIPS"]),
             supports_dual_stack=bool(outputs["supportsDualStack"]),
         )
-        found.append((partition, frozenset(entry["regions"]), re.compile(entry["regionRegex"])))
+        found.append((partition, frozenset(entry["regions"]), entry["regionRegex"]))
     return tuple(found)
 
 
@@ -106,8 +106,8 @@ def partition(region: str) -> Partition:
     for found, regions, _ in partitions:
         if region in regions:
             return found
-    for found, _, pattern in partitions:
-        if pattern.match(region):
+    for found, _, pattern in partitions:  # a region the data does not list yet
+        if re.match(pattern, region):
             return found
     return next(p for p, _, _ in partitions if p.name == "aws")
 

@@ -11,25 +11,31 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+# Where the folder goes when there is no $RUNNER_TEMP: the system's temporary folder, found as
+# the standard library's tempfile finds it (without importing it on every run).
+_TEMPORARY = ("TMPDIR", "TEMP", "TMP")
 
 
 class PrivateFolder:
     """Created on first use; `remove()` on every exit path (harmless twice)."""
 
     def __init__(self, environ: Mapping[str, str], invocation_id: str) -> None:
-        self._base = environ.get("RUNNER_TEMP") or None
+        candidates = [environ.get(name) for name in ("RUNNER_TEMP", *_TEMPORARY)]
+        self._base = next((c for c in candidates if c and os.path.isdir(c)), "/tmp")  # noqa: S108
         self._prefix = f"nhi-invoke-{invocation_id}-"
         self._path: Path | None = None
 
     @property
     def path(self) -> Path:
         if self._path is None:
-            base = self._base if self._base and os.path.isdir(self._base) else None
-            # mkdtemp makes it 0700, with a name nobody can guess or take first.
-            self._path = Path(tempfile.mkdtemp(prefix=self._prefix, dir=base))
+            # 0700, with a random name nobody can guess or take first (mkdir fails on an
+            # existing name, symlinks included), as tempfile.mkdtemp makes it.
+            path = Path(self._base, self._prefix + os.urandom(8).hex())
+            os.mkdir(path, 0o700)
+            self._path = path
         return self._path
 
     def folder(self, name: str) -> Path:

@@ -133,6 +133,7 @@ class AzureDeclaration(BrokerDeclaration[AzureSettings]):
                     "pass --azure-client-id with the identity the command should act as",
                 )
             return None
+        client = values.get("azure_client_id")  # checked before anything else is asked
         if not values.is_given("azure_tenant_id"):
             raise ConfigError(
                 "--azure-client-id is given but no --azure-tenant-id",
@@ -141,7 +142,7 @@ class AzureDeclaration(BrokerDeclaration[AzureSettings]):
         cloud = CLOUDS[values.get("azure_cloud")]
         authority = values.get("azure_authority_host")
         return AzureSettings(
-            client_id=values.get("azure_client_id"),
+            client_id=client,
             tenant_id=values.get("azure_tenant_id"),
             audience=values.get("azure_audience"),
             scopes=values.get("azure_scopes") or (cloud.default_scope,),

@@ -77,7 +77,9 @@ class EntraError:
 
     @property
     def shown(self) -> str:
-        return self.description[:_DETAIL_LIMIT] or f"HTTP {self.status} {self.error}".strip()
+        """Entra's words, without the code the message names already."""
+        text = re.sub(r"^AADSTS\d+:\s*", "", self.description)
+        return text[:_DETAIL_LIMIT] or f"HTTP {self.status} {self.error}".strip()
 
 
 def _issuer(e: EntraError, a: Attempt) -> NhiError:
@@ -164,8 +166,8 @@ def _expired(e: EntraError, a: Attempt) -> NhiError:
         else "?"
     )
     return TokenError(
-        f"Entra found the OIDC token outside its validity (expiry {when}), even after a fresh "
-        "one was asked for (AADSTS700024)",
+        f"Entra found the OIDC token outside its validity (expiry {when}) although it was "
+        "just fetched (AADSTS700024)",
         "check the runner's clock, and that --token-file (if given) is rewritten with fresh tokens",
     )
 
@@ -238,9 +240,10 @@ def refusal(error: EntraError, attempt: Attempt) -> NhiError:
     if handler is not None:
         return handler(error, attempt)
     kind = ConfigError if error.error in ("invalid_request", "invalid_scope") else RefusedError
+    code = f" (AADSTS{error.code})" if error.code is not None else ""
     return kind(
         f"Entra refused the token request for app {attempt.client_id} in tenant "
-        f"{attempt.tenant_id}: {error.shown}",
+        f"{attempt.tenant_id}: {error.shown}{code}",
         "look the AADSTS code up in Microsoft's error reference "
         "(https://login.microsoftonline.com/error?code=<code>)",
     )

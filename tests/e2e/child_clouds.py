@@ -1,7 +1,8 @@
 """A step's command holding AWS, GCP and Azure identities at once, each proved the way its own
 client finds it: boto3's GetCallerIdentity, the GCP emulator's tokeninfo for the gcloud
 token, azure-identity's ManagedIdentityCredential against the Entra emulator's whoami.
-Writes a JSON report (identities only, never a credential) to the path given."""
+Writes a JSON report (identities only, never a credential) to the path given. The emulator is
+the one AZURE_AUTHORITY_HOST names, its CA REQUESTS_CA_BUNDLE's (or the sandbox's variable)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ import urllib.request
 import boto3
 from azure.identity import ManagedIdentityCredential
 
-report_path, whoami_url = sys.argv[1], sys.argv[2]
+report_path = sys.argv[1]
+whoami_url = os.environ["AZURE_AUTHORITY_HOST"] + "/__sandbox/whoami"
+ca_file = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ["NHI_AZURE_CA_BUNDLE"]
 aws = boto3.client("sts").get_caller_identity()["Arn"]
 query = urllib.parse.urlencode({"access_token": os.environ["CLOUDSDK_AUTH_ACCESS_TOKEN"]})
 plain = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 with plain.open(f"{os.environ['NHI_GCP_STS_ENDPOINT']}/tokeninfo?{query}", timeout=30) as answer:
     gcp = json.load(answer)["email"]
 token = ManagedIdentityCredential().get_token("https://management.azure.com/.default").token
-tls = ssl.create_default_context(cafile=os.environ["REQUESTS_CA_BUNDLE"])
+tls = ssl.create_default_context(cafile=ca_file)
 opener = urllib.request.build_opener(
     urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=tls)
 )

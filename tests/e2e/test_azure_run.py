@@ -353,7 +353,6 @@ def test_aws_gcp_and_azure_in_one_invocation(
             sys.executable,
             CLOUDS_CHILD,
             str(report_path),
-            f"{entra.url}/__sandbox/whoami",
         ],
         azure_github_env,
     )

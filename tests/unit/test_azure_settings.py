@@ -180,3 +180,10 @@ def test_an_answer_that_is_not_json_is_shown_as_text() -> None:
     error = EntraError.parse(403, b"<html>blocked by a proxy</html>")
     assert (error.code, error.shown) == (None, "<html>blocked by a proxy</html>")
     assert refusal(error, ATTEMPT).exit_code == 77
+
+
+def test_the_declarations_cloud_names_are_the_cloud_table() -> None:
+    from nhi_invoke.brokers.azure.clouds import CLOUDS  # noqa: PLC0415
+    from nhi_invoke.brokers.azure.declaration import CLOUD_NAMES  # noqa: PLC0415
+
+    assert tuple(CLOUDS) == CLOUD_NAMES

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nhi_invoke.brokers.azure import validation
-from nhi_invoke.brokers.azure.clouds import CLOUDS, DEFAULT_CLOUD
 from nhi_invoke.brokers.interface import BrokerDeclaration, PlanContext
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.settings.option import Kind, Option, OptionValues
@@ -17,14 +15,18 @@ if TYPE_CHECKING:
     from nhi_invoke.brokers.azure.plan import AzurePlan
 
 NAME = "azure"
+CLOUD_NAMES = ("AzureCloud", "AzureUSGovernment", "AzureChinaCloud")  # clouds.CLOUDS
+DEFAULT_CLOUD = CLOUD_NAMES[0]
 DEFAULT_AUDIENCE = "api://AzureADTokenExchange"
 # Entra's `client-request-id` is a GUID; the invocation id is not. Each invocation's is
 # uuid5(this namespace, invocation id): the same id, in the form Entra's sign-in logs keep.
-REQUEST_ID_NAMESPACE = uuid.UUID("6f3b0c52-8d1e-5a47-9c2b-7e4f1d0a3b96")
+REQUEST_ID_NAMESPACE = "6f3b0c52-8d1e-5a47-9c2b-7e4f1d0a3b96"
 
 
 def client_request_id(invocation_id: str) -> str:
-    return str(uuid.uuid5(REQUEST_ID_NAMESPACE, invocation_id))
+    import uuid  # noqa: PLC0415 - only a run (or dry run) that uses Azure needs it
+
+    return str(uuid.uuid5(uuid.UUID(REQUEST_ID_NAMESPACE), invocation_id))
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ OPTIONS = (
     ),
     Option(
         name="azure_cloud",
-        help="The Azure cloud: " + ", ".join(CLOUDS) + " (its Entra authority and default scope).",
+        help="The Azure cloud: " + ", ".join(CLOUD_NAMES) + " (its Entra authority and default "
+        "scope).",
         group=NAME,
         env=("NHI_AZURE_CLOUD",),
         default=DEFAULT_CLOUD,
@@ -139,6 +142,8 @@ class AzureDeclaration(BrokerDeclaration[AzureSettings]):
                 "--azure-client-id is given but no --azure-tenant-id",
                 "pass --azure-tenant-id with the Directory (tenant) ID of that identity",
             )
+        from nhi_invoke.brokers.azure.clouds import CLOUDS  # noqa: PLC0415
+
         cloud = CLOUDS[values.get("azure_cloud")]
         authority = values.get("azure_authority_host")
         return AzureSettings(

@@ -6,11 +6,11 @@ import os
 import re
 import urllib.parse
 
-from nhi_invoke.brokers.azure.clouds import CLOUDS
 from nhi_invoke.errors import ConfigError
 
-GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
-DOMAIN = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.ASCII)
+# Patterns as text: `re` compiles (and caches) them on first use, so runs without Azure skip it.
+GUID = r"(?a)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+DOMAIN = r"(?a)(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 # Entra's multi-tenant aliases: a client-credentials grant needs the tenant itself.
 TENANT_ALIASES = ("common", "organizations", "consumers")
 MAX_AUDIENCE = 600  # a federated credential's audience is at most 600 characters
@@ -19,7 +19,7 @@ DEFAULT_SUFFIX = "/.default"
 
 def client_id(value: str) -> str:
     lowered = value.strip().lower()
-    if not GUID.fullmatch(lowered):
+    if not re.fullmatch(GUID, lowered):
         raise ConfigError(
             f"--azure-client-id {value[:80]!r} is not a client id",
             "pass the Application (client) ID of the app registration or user-assigned "
@@ -35,7 +35,7 @@ def tenant_id(value: str) -> str:
             f"--azure-tenant-id {value!r} names no tenant (a workload signs in to its own)",
             "pass the Directory (tenant) ID, a GUID, or a verified domain of the tenant",
         )
-    if not (GUID.fullmatch(lowered) or DOMAIN.fullmatch(lowered)):
+    if not (re.fullmatch(GUID, lowered) or re.fullmatch(DOMAIN, lowered)):
         raise ConfigError(
             f"--azure-tenant-id {value[:80]!r} is neither a tenant id nor a domain",
             "pass the Directory (tenant) ID (a GUID) or a verified domain such as "
@@ -54,6 +54,8 @@ def audience(value: str) -> str:
 
 
 def cloud(value: str) -> str:
+    from nhi_invoke.brokers.azure.clouds import CLOUDS  # noqa: PLC0415 - only when used
+
     found = next((name for name in CLOUDS if name.lower() == value.strip().lower()), None)
     if found is None:
         raise ConfigError(
@@ -65,7 +67,7 @@ def cloud(value: str) -> str:
 
 def _resource_ok(resource: str) -> bool:
     parts = urllib.parse.urlsplit(resource)
-    if GUID.fullmatch(resource.lower()):
+    if re.fullmatch(GUID, resource.lower()):
         return True  # an application's client id names its API too
     if parts.scheme == "https":
         return bool(parts.hostname) and not parts.query and not parts.fragment

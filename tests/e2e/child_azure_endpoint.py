@@ -1,6 +1,7 @@
 """A step's command that probes the managed-identity endpoint nhi-invoke gives it, as an
 attacker in the step would, and then uses it as azure-identity does. Writes a JSON report to
-the path given; never a token or the identity header itself (only their fingerprints).
+the path given: fingerprints of what it got, and (for the leak sweep only, which then looks
+for them in every output and file) the secrets themselves under "secrets".
 
 probe REPORT: raw requests without the header, with a wrong one, for another identity, for a
 resource that was not allowed, with another api-version; the folder AZURE_CONFIG_DIR names.
@@ -27,6 +28,9 @@ def fingerprint(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
+SEEN: list[str] = []  # every secret the endpoint handed over
+
+
 def ask(query: dict[str, str], header: str | None) -> dict[str, Any]:
     url = os.environ["IDENTITY_ENDPOINT"] + "?" + urllib.parse.urlencode(query)
     headers = {"X-IDENTITY-HEADER": header} if header is not None else {}
@@ -34,6 +38,7 @@ def ask(query: dict[str, str], header: str | None) -> dict[str, Any]:
     try:
         with opener.open(urllib.request.Request(url, headers=headers), timeout=30) as answer:
             body = json.load(answer)
+            SEEN.append(body["access_token"])
             return {
                 "status": answer.status,
                 "fields": sorted(body),
@@ -78,12 +83,14 @@ def rotate(scope: str, token_file: str, next_file: str) -> dict[str, Any]:
 
     os.replace(next_file, token_file)  # the CI's next token, as a rotated file
     token = ManagedIdentityCredential().get_token(scope)
+    SEEN.append(token.token)
     return {"token_fp": fingerprint(token.token), "expires_on": token.expires_on}
 
 
 def main() -> int:
     mode, report_path = sys.argv[1], sys.argv[2]
     report = probe() if mode == "probe" else rotate(*sys.argv[3:6])
+    report["secrets"] = [os.environ["IDENTITY_HEADER"], *SEEN]
     with open(report_path, "w", encoding="utf-8") as handle:
         json.dump(report, handle)
     return 0

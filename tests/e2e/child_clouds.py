@@ -1,7 +1,8 @@
 """A step's command holding AWS, GCP and Azure identities at once, each proved the way its own
 client finds it: boto3's GetCallerIdentity, the GCP emulator's tokeninfo for the gcloud
 token, azure-identity's ManagedIdentityCredential against the Entra emulator's whoami.
-Writes a JSON report (identities only, never a credential) to the path given. The emulator is
+Writes a JSON report to the path given: the identities, and (for the leak sweep only, which
+then looks for them in every output and file) the credentials it was given. The emulator is
 the one AZURE_AUTHORITY_HOST names, its CA REQUESTS_CA_BUNDLE's (or the sandbox's variable)."""
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ report = {
     "gcp": gcp,
     "azure": {"appid": azure["appid"], "uti": azure["uti"]},
     "invocation": os.environ["NHI_INVOCATION_ID"],
+    "secrets": [
+        os.environ["AWS_SECRET_ACCESS_KEY"],
+        os.environ["AWS_SESSION_TOKEN"],
+        os.environ["CLOUDSDK_AUTH_ACCESS_TOKEN"],
+        os.environ["IDENTITY_HEADER"],
+        token,
+    ],
 }
 with open(report_path, "w", encoding="utf-8") as handle:
     json.dump(report, handle)

@@ -212,3 +212,29 @@ def test_the_sandbox_gives_one_command_all_three_clouds(
     }
     assert issued == {"aws", "gcp", "azure"}
     assert {e["invocation_id"] for e in events} == {report["invocation"]}
+
+
+def _documented_commands() -> list[list[str]]:
+    """Every `nhi-invoke …` command in docs/azure.md's sh blocks, continuation lines joined."""
+    import shlex  # noqa: PLC0415
+
+    page = (Path(__file__).parents[2] / "docs" / "azure.md").read_text()
+    commands = []
+    for block in page.split("```sh\n")[1:]:
+        text = block.split("```", 1)[0].replace("\\\n", " ")
+        commands += [
+            shlex.split(line) for line in text.splitlines() if line.startswith("nhi-invoke ")
+        ]
+    return commands
+
+
+def test_the_documented_command_lines_run(base_env: dict[str, str]) -> None:
+    commands = _documented_commands()
+    assert [c[1] for c in commands] == ["run", "sandbox"]
+    for command in commands:
+        args = command[1:]
+        if args[0] == "run":  # it would mint: as the plan, with no CI and no token
+            args = ["run", "--dry-run", *args[1:]]
+        result = run_nhi(args, base_env)
+        assert result.code == 0, (command, result.stderr)
+    assert int(result.stdout.strip().splitlines()[-1]) > 0  # the sandbox's token's expiry

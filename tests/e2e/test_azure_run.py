@@ -1,6 +1,7 @@
-"""`nhi-invoke run` with Azure: the installed nhi-invoke against the Entra emulator over TLS,
-on a GitHub job's environment (the sandbox's OIDC issuer), with azure-identity as the step's
-command. Each token the command gets is minted for this invocation, recorded, and masked."""
+"""`nhi-invoke run` with Azure: the installed nhi-invoke against the Entra emulator over TLS
+(a certificate from a trustme CA), on a GitHub job's environment (the sandbox's OIDC issuer),
+with azure-identity as the step's command. Each token the command gets is minted for this
+invocation, recorded, and masked."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from nhi_invoke.oidc import fingerprint
 from nhi_invoke.sandbox.azure import EntraEmulator
@@ -22,9 +25,10 @@ from nhi_invoke.sandbox.entra_directory import (
     SANDBOX_CLIENT_ID,
     SANDBOX_OBJECT_ID,
     SANDBOX_TENANT_ID,
+    sandbox_directory,
 )
 from nhi_invoke.sandbox.oidc_issuer import OidcIssuer
-from tests.azure_fixtures import AZURE_CHILD, github_subject
+from tests.azure_fixtures import AZURE_CHILD, github_subject, trustme_tls
 from tests.e2e.runs import Result, ledger_events, run_nhi
 
 pytestmark = pytest.mark.e2e
@@ -36,6 +40,26 @@ PROBE = str(Path(__file__).with_name("child_azure_endpoint.py"))
 CLOUDS_CHILD = str(Path(__file__).with_name("child_clouds.py"))
 # The namespace nhi-invoke derives Entra's client-request-id from (documented in docs/azure.md).
 REQUEST_ID_NAMESPACE = uuid.UUID("6f3b0c52-8d1e-5a47-9c2b-7e4f1d0a3b96")
+
+
+@pytest.fixture(scope="module")
+def entra(
+    sandbox: dict[str, Any],
+    assertion_issuer: OidcIssuer,
+    trustme_ca: trustme.CA,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[EntraEmulator]:
+    """The Entra emulator behind a certificate from a trustme CA, federating the sandbox
+    issuer's GitHub subject and the tests' own issuer's."""
+    own = assertion_issuer.run
+    trusted = [
+        (sandbox["oidc_issuer"], github_subject(sandbox["environ"])),
+        (assertion_issuer.url, f"repo:{own.repository}:ref:{own.ref}"),
+    ]
+    tls = trustme_tls(trustme_ca, tmp_path_factory.mktemp("trustme"))
+    emulator = EntraEmulator(sandbox_directory(trusted), tls=tls).start()
+    yield emulator
+    emulator.stop()
 
 
 @pytest.fixture
@@ -321,6 +345,10 @@ def test_the_endpoint_refuses_a_missing_or_wrong_header_and_is_gone_after_the_co
         "AZURE_TOKEN_CREDENTIALS": "prod",
     }
     assert report["endpoint"].startswith("http://127.0.0.1:")
+    # Nor can it mint an identity of its own: the CI's token-request variables are gone.
+    assert not {"ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL"} & set(
+        report["names"]
+    )
     assert (report["config_dir_mode"], report["config_dir_entries"]) == ("0o700", [])
     # After the command: nothing listens, and the private Azure CLI folder is gone.
     assert _gone(
@@ -373,3 +401,44 @@ def test_aws_gcp_and_azure_in_one_invocation(
     assert set(child) == {"aws", "gcp", "azure"}
     assert child["azure"]["token_id"] == report["azure"]["uti"]
     assert child["gcp"]["principal"] == sandbox["gcp_service_account"]
+
+
+def test_another_invocations_endpoint_refuses_this_ones_header(
+    azure_github_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Two invocations at once (two agent tasks, two steps of a matrix on one machine): the
+    # second one's command finds the first one's endpoint and tries it with its own header.
+    found, done, verdict = tmp_path / "first-endpoint", tmp_path / "done", tmp_path / "verdict"
+    first = f'echo "$IDENTITY_ENDPOINT" > "{found}"; while [ ! -f "{done}" ]; do sleep 0.05; done'
+    second = (
+        "import os, time, urllib.request, urllib.error, pathlib\n"
+        f"found, done, verdict = map(pathlib.Path, {[str(found), str(done), str(verdict)]!r})\n"
+        "while not found.exists() or not found.read_text().strip(): time.sleep(0.05)\n"
+        "url = found.read_text().strip() + '?api-version=2019-08-01&resource=https://management.azure.com'\n"
+        "headers = {'X-IDENTITY-HEADER': os.environ['IDENTITY_HEADER']}\n"
+        "opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))\n"
+        "try:\n"
+        "    opener.open(urllib.request.Request(url, headers=headers), timeout=10)\n"
+        "    verdict.write_text('200')\n"
+        "except urllib.error.HTTPError as refused:\n"
+        "    verdict.write_text(str(refused.code))\n"
+        "done.touch()\n"
+    )
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = [
+            pool.submit(
+                run_nhi,
+                ["run", "--step-id", "a", *AZURE, "--", "sh", "-c", first],
+                azure_github_env,
+            ),
+            pool.submit(
+                run_nhi,
+                ["run", "--step-id", "b", *AZURE, "--", sys.executable, "-c", second],
+                azure_github_env,
+            ),
+        ]
+        results = [r.result() for r in runs]
+    assert [r.code for r in results] == [0, 0], [r.stderr for r in results]
+    assert verdict.read_text() == "401"

@@ -78,7 +78,11 @@ class CredentialHost:
         self.secret_path = "/" + secrets.token_urlsafe(24)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # `stop()` waits for the loop to notice, which it does once per poll: at the default
+        # 0.5 s every served command would end half a second late.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._stopped = False
 
     @property

@@ -6,12 +6,17 @@ invocation, recorded, and masked."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +34,7 @@ from nhi_invoke.sandbox.entra_directory import (
 )
 from nhi_invoke.sandbox.oidc_issuer import OidcIssuer
 from tests.azure_fixtures import AZURE_CHILD, github_subject, trustme_tls
-from tests.e2e.runs import Result, ledger_events, run_nhi
+from tests.e2e.runs import NHI, Result, ledger_events, run_nhi
 
 pytestmark = pytest.mark.e2e
 
@@ -424,8 +429,6 @@ def test_another_invocations_endpoint_refuses_this_ones_header(
         "    verdict.write_text(str(refused.code))\n"
         "done.touch()\n"
     )
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-
     with ThreadPoolExecutor(2) as pool:
         runs = [
             pool.submit(
@@ -442,3 +445,36 @@ def test_another_invocations_endpoint_refuses_this_ones_header(
         results = [r.result() for r in runs]
     assert [r.code for r in results] == [0, 0], [r.stderr for r in results]
     assert verdict.read_text() == "401"
+
+
+def test_after_nhi_invoke_is_killed_revoke_records_each_azure_token_with_its_expiry(
+    azure_github_env: dict[str, str], tmp_path: Path
+) -> None:
+    started, config = tmp_path / "child.pid", tmp_path / "config-dir"
+    script = f'echo "$AZURE_CONFIG_DIR" > "{config}"; echo $$ > "{started}"; exec sleep 60'
+    nhi = subprocess.Popen(
+        [NHI, "run", "--step-id", "crash", *AZURE, "--", "sh", "-c", script],
+        env=azure_github_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not (started.exists() and started.read_text().strip()):
+        if nhi.poll() is not None or time.monotonic() > deadline:
+            nhi.kill()
+            pytest.fail("the command did not start")
+        time.sleep(0.05)
+    try:
+        nhi.kill()  # SIGKILL: nhi-invoke gets no chance to clean up
+        nhi.wait(timeout=10)
+        result = run_nhi(["revoke"], azure_github_env)
+    finally:
+        os.kill(int(started.read_text()), signal.SIGKILL)
+        # What a SIGKILL leaves: the command's (empty) Azure CLI folder, with nothing to end it.
+        shutil.rmtree(config.read_text().strip(), ignore_errors=True)
+    assert result.code == 0, result.stderr
+    (grant,) = azure_grants(azure_github_env)
+    closed = [e for e in ledger_events(azure_github_env) if e["event"] == "credential.expiring"]
+    assert [e["fingerprint"] for e in closed] == [grant["fingerprint"]]
+    assert closed[0]["reason"] == "recorded by nhi-invoke revoke"
+    assert closed[0]["expires_at"] == grant["expires_at"]

@@ -249,9 +249,7 @@ def endpoint(
 ) -> tuple[ManagedIdentityEndpoint, Minting, Served]:
     broker = Minting(plan("https://login.example", scopes), lifetime)
     served = Served(broker.mint(scopes[0], lambda fresh: "oidc", lambda g: None))
-    found = ManagedIdentityEndpoint(broker, served)
-    found.environment("http://127.0.0.1:1/x/azure")
-    return found, broker, served
+    return ManagedIdentityEndpoint(broker, served), broker, served
 
 
 Ask = Callable[..., tuple[int, dict[str, object]]]

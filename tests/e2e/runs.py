@@ -60,11 +60,19 @@ RUNS: list[Result] = []
 FIRST_RUN_AT: list[float] = []
 
 
-def run_nhi(args: list[str], env: dict[str, str], timeout: float = 60, **kwargs: Any) -> Result:
+def run_nhi(
+    args: list[str],
+    env: dict[str, str],
+    timeout: float = 60,
+    *,
+    prefix: tuple[str, ...] = (),
+    **kwargs: Any,
+) -> Result:
+    """`nhi-invoke ARGS` (behind `prefix`, e.g. a command that changes the user)."""
     if not FIRST_RUN_AT:
         FIRST_RUN_AT.append(time.time())
     done = subprocess.run(
-        [NHI, *args],
+        [*prefix, NHI, *args],
         env=env,
         capture_output=True,
         text=True,

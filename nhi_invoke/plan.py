@@ -34,6 +34,9 @@ class Plan:
     serve: bool = False
     refresh_margin_seconds: int = 300
     warnings: tuple[str, ...] = field(default=())
+    # Where the ledger's HMAC key is read from (a path or fd:N; None: NHI_LEDGER_KEY or the
+    # keyring, if any). Read when the invocation starts, never by the plan.
+    ledger_key_file: str | None = None
 
     @property
     def broker_names(self) -> tuple[str, ...]:
@@ -64,6 +67,7 @@ class Plan:
             **brokers,
             "command": list(self.command),
             "ledger_path": self.ledger_path,
+            "ledger_key_file": self.ledger_key_file,
             "keep_oidc_env": self.keep_oidc_env,
             "env_set": list(self.env_set),
             "env_removed": list(self.env_removed),
@@ -143,6 +147,7 @@ def build(
         brokers=plans,
         command=command,
         ledger_path=settings.ledger_path,
+        ledger_key_file=settings.ledger_key_file,
         keep_oidc_env=settings.keep_oidc_env,
         env_set=child.names_set(plans, served=settings.serve),
         env_removed=tuple(child.removed_names(inherited, plans, token_variables)),

@@ -106,7 +106,7 @@ class Invocation:
             self.plan.ledger_path,
             self.plan.invocation_id,
             self.plan.step_id,
-            key=ledger_key.load(prepared.environ),
+            key=ledger_key.load(prepared.environ, self.plan.ledger_key_file),
         )
         self.journal = Journal(ledger, prepared.token_source, prepared.reporting)
         self.runtimes: dict[str, CredentialBroker] = {

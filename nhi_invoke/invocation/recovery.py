@@ -38,6 +38,7 @@ class RecoveryRequest:
     invocation: str | None
     token_file: str | None
     token_env: str | None
+    ledger_key_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,15 @@ def _alive(started: InvocationStarted | None) -> bool:
 
 class _Recovery:
     def __init__(
-        self, environ: Mapping[str, str], source: TokenSource, reporting: Reporting, path: str
+        self,
+        environ: Mapping[str, str],
+        source: TokenSource,
+        reporting: Reporting,
+        path: str,
+        key: ledger_key.LedgerKey | None,
     ) -> None:
         self.environ = environ
+        self.key = key
         self.source = source
         self.reporting = reporting
         self.path = path
@@ -93,9 +100,7 @@ class _Recovery:
 
     def invocation(self, found: history.InvocationHistory) -> list[Outcome]:
         started = found.started
-        ledger = store.Ledger(
-            self.path, found.invocation_id, found.step_id, key=ledger_key.load(self.environ)
-        )
+        ledger = store.Ledger(self.path, found.invocation_id, found.step_id, key=self.key)
         # Whatever recovery itself issues (an entry session to revoke with) is named as such.
         journal = Journal(ledger, self.source, self.reporting, issued_purpose=RECOVERY_ENTRY)
         journal.adopt(issued.grant() for issued in found.open_credentials())
@@ -134,6 +139,8 @@ def recover(
 ) -> list[Outcome]:
     """Revoke or record every credential the ledger shows as still open."""
     path = path_for(request.ledger, environ)
+    # Loaded once, before anything is revoked: a key from a descriptor can be read only once.
+    key = ledger_key.load(environ, request.ledger_key_file)
     found = history.invocations(store.read(path))
     if request.invocation is not None and request.invocation not in {
         f.invocation_id for f in found
@@ -151,7 +158,7 @@ def recover(
         policy=RetryPolicy(),
     )
     reporting = provider.reporting(environ) if provider is not None else NoReporting()
-    recovery = _Recovery(environ, source, reporting, path)
+    recovery = _Recovery(environ, source, reporting, path, key)
     outcomes: list[Outcome] = []
     for invocation in found:
         if request.invocation is not None and invocation.invocation_id != request.invocation:

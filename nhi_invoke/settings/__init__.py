@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nhi_invoke import brokers
+from nhi_invoke.ledger.key import checked_source
 from nhi_invoke.settings import validation
 from nhi_invoke.settings.option import Kind, Option, OptionValues
 
@@ -63,6 +64,16 @@ OPTIONS = (
         default_text="$RUNNER_TEMP/nhi-invoke/ledger.jsonl on GitHub, else "
         "$XDG_STATE_HOME/nhi-invoke/ledger.jsonl",
         metavar="PATH",
+    ),
+    Option(
+        name="ledger_key_file",
+        help="Read the ledger's HMAC key from this file (mode 0600), or from descriptor N "
+        "with fd:N (read once and closed), rather than from NHI_LEDGER_KEY.",
+        group=GROUP,
+        env=("NHI_LEDGER_KEY_FILE",),
+        from_config=False,
+        metavar="PATH|fd:N",
+        validate=checked_source,
     ),
     CONFIG,
     Option(

@@ -41,6 +41,7 @@ class Settings:
     token_file: str | None
     token_env: str | None
     ledger_path: str
+    ledger_key_file: str | None
     keep_oidc_env: bool
     config_path: str | None
     kill_grace_seconds: float
@@ -148,6 +149,7 @@ def resolve(
         token_file=token_file,
         token_env=token_env,
         ledger_path=values.get("ledger") or default_path(environ),
+        ledger_key_file=values.get("ledger_key_file") or None,
         keep_oidc_env=bool(values.get("keep_oidc_env")),
         config_path=config_path if data is not None else None,
         serve=serve,

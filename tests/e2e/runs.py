@@ -144,3 +144,9 @@ def deny_policies(sandbox: dict[str, Any], role: str = "nhi-sandbox-deploy") -> 
             assert statement["Effect"] == "Deny"
             found[name] = statement["Condition"]["StringEquals"]["aws:userid"]
     return found
+
+
+def declare_secrets(folder: Path, *values: str) -> None:
+    """Tell the secret-leak sweep about secrets a test hands in (a ledger key): it then checks
+    that none appears in any run's output or in any file the runs wrote."""
+    (folder / "declared-secrets.json").write_text(json.dumps({"secrets": list(values)}))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 from nhi_invoke import __version__, brokers
 from nhi_invoke.brokers.grants import CHILD, Grant, Release, expiring
 from nhi_invoke.brokers.interface import CredentialBroker
-from nhi_invoke.errors import NhiError
+from nhi_invoke.errors import LedgerWriteError, NhiError
 from nhi_invoke.invocation import child, summary
 from nhi_invoke.invocation.journal import Journal
 from nhi_invoke.invocation.prepare import Prepared
@@ -79,13 +79,27 @@ def release_all(
                 )
             released.append((grant, release))
             extra = {"recovered": True} if recovering else {}
-            journal.ledger.write(CredentialClosed.of(grant, release, **extra), _now())
+            journal.write(CredentialClosed.of(grant, release, **extra))
             if release.failure is not None:
                 warn(
                     f"warning: {grant.principal} could not be revoked; it stays usable until "
                     f"{grant.expires_at:%H:%M:%S}Z ({release.failure})"
                 )
     return released
+
+
+def unrecorded(journal: Journal) -> LedgerWriteError | None:
+    """The ledger lines a journal lost, as one error (None when it lost none)."""
+    failure = journal.ledger_failure
+    if failure is None:
+        return None
+    lines = (
+        "1 ledger line was" if journal.unwritten == 1 else f"{journal.unwritten} ledger lines were"
+    )
+    return LedgerWriteError(
+        f"{lines} not written ({failure.message}); every credential was still ended",
+        failure.hint,
+    )
 
 
 class Invocation:
@@ -120,6 +134,8 @@ class Invocation:
         self._started = time.monotonic()
         self._host: CredentialHost | None = None
         self._closed: list[tuple[Grant, Release]] | None = None
+        # Set by close() when ledger lines were lost: reported once, at the very end.
+        self.unrecorded: LedgerWriteError | None = None
 
     def say(self, text: str) -> None:
         if not self._quiet:
@@ -218,6 +234,8 @@ class Invocation:
 
     def command_started(self) -> None:
         self.journal.child_running = True
+        # The command runs: from now on nothing may stop cleanup, not even the ledger.
+        self.journal.tolerant = True
 
     def command_ended(self) -> None:
         """The command is gone: its endpoints end with it, whatever it left running."""
@@ -226,12 +244,12 @@ class Invocation:
             self._host.stop()
 
     def command_exited(self, exit_code: int, signal: int | None) -> None:
-        self.journal.ledger.write(CommandExited(exit_code, signal, self._ms()), _now())
+        self.journal.write(CommandExited(exit_code, signal, self._ms()))
 
     def failed(self, error: NhiError) -> None:
-        self.journal.ledger.write(
-            ErrorRecorded(error.exit_code, type(error).__name__, error.one_line()), _now()
-        )
+        """Record why the invocation failed; a ledger that fails too never hides `error`."""
+        self.journal.tolerant = True
+        self.journal.write(ErrorRecorded(error.exit_code, type(error).__name__, error.one_line()))
 
     def close(
         self, exit_code: int, *, signal: int | None = None, ended: datetime | None = None
@@ -241,22 +259,22 @@ class Invocation:
         if self._closed is not None:
             return self._closed
         self._closed = []
+        self.journal.tolerant = True
         self.command_ended()
         released = release_all(
             self.journal, self.runtimes, self.audiences, ended or _now(), warn=self.say
         )
         self._closed = released
-        ledger = self.journal.ledger
-        ledger.write(
+        self.journal.write(
             InvocationFinished(
                 exit_code=exit_code,
                 signal=signal,
                 retries=sum(r.retries.retries for r in self.runtimes.values()),
                 duration_ms=self._ms(),
-            ),
-            _now(),
+            )
         )
         self._summarize(released, exit_code)
+        self.unrecorded = unrecorded(self.journal)
         return released
 
     def _summarize(self, released: list[tuple[Grant, Release]], exit_code: int) -> None:

@@ -13,7 +13,6 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from nhi_invoke import brokers, settings
 from nhi_invoke.brokers.grants import Grant, Release
@@ -21,7 +20,7 @@ from nhi_invoke.brokers.interface import BrokerPlan, CredentialBroker
 from nhi_invoke.ci import detect
 from nhi_invoke.ci.interface import CIProvider, NoReporting, Reporting, TokenSource
 from nhi_invoke.errors import ConfigError, NhiError
-from nhi_invoke.invocation.flow import release_all
+from nhi_invoke.invocation.flow import release_all, unrecorded
 from nhi_invoke.invocation.journal import Journal
 from nhi_invoke.ledger import history, path_for, store
 from nhi_invoke.ledger import key as ledger_key
@@ -103,6 +102,7 @@ class _Recovery:
         ledger = store.Ledger(self.path, found.invocation_id, found.step_id, key=self.key)
         # Whatever recovery itself issues (an entry session to revoke with) is named as such.
         journal = Journal(ledger, self.source, self.reporting, issued_purpose=RECOVERY_ENTRY)
+        journal.tolerant = True  # recovery is all cleanup: a failing ledger stops no release
         journal.adopt(issued.grant() for issued in found.open_credentials())
         runtimes, audiences = self._runtimes(started)
         released = release_all(
@@ -113,10 +113,12 @@ class _Recovery:
             recovering=True,
         )
         if found.finished is None:
-            ledger.write(
-                InvocationFinished(exit_code=None, recovered_by=RECOVERED_BY), datetime.now(UTC)
-            )
-        return [_outcome(found.invocation_id, g, r) for g, r in released]
+            journal.write(InvocationFinished(exit_code=None, recovered_by=RECOVERED_BY))
+        outcomes = [_outcome(found.invocation_id, g, r) for g, r in released]
+        lost = unrecorded(journal)
+        if lost is not None:
+            outcomes.append(Outcome(found.invocation_id, "-", "unrecorded", lost.one_line(), lost))
+        return outcomes
 
 
 def _outcome(invocation_id: str, grant: Grant, release: Release) -> Outcome:

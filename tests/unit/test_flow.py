@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from nhi_invoke.ci.interface import CIContext
-from nhi_invoke.errors import ConfigError, RefusedError
+from nhi_invoke.errors import ConfigError, LedgerWriteError, RefusedError
 from nhi_invoke.invocation.flow import Invocation
 from nhi_invoke.invocation.prepare import Prepared, RunRequest, prepare
 from nhi_invoke.invocation.recovery import RecoveryRequest, recover
@@ -225,3 +225,56 @@ def test_the_run_layer_returns_the_commands_code_and_closes(
     assert [s["live"] for s in service.state().values()] == [False]
     exited = next(e for e in _events(tmp_path) if e["event"] == "command.exited")
     assert exited["exit_code"] == 3
+
+
+def _break_ledger(path: Path) -> None:
+    """What a careless or hostile command can do: put a link where the ledger was."""
+    path.rename(path.with_name("moved.jsonl"))
+    path.symlink_to("/dev/null")
+
+
+def test_a_ledger_lost_while_the_command_runs_stops_no_release(
+    tmp_path: Path, service: SecretsService
+) -> None:
+    invocation = Invocation(_prepare(tmp_path, FakeCI(), {"fake_url": service.url}), quiet=True)
+    invocation.begin("true")
+    invocation.open()
+    invocation.command_started()
+    _break_ledger(tmp_path / "ledger.jsonl")
+    invocation.command_exited(0, None)
+    released = invocation.close(0)
+    assert [release.method for _, release in released] == ["revoke-accessor"]
+    assert [s["live"] for s in service.state().values()] == [False]
+    lost = invocation.unrecorded
+    assert lost is not None
+    assert lost.exit_code == 74
+    assert lost.message.startswith("3 ledger lines were not written (cannot open the ledger ")
+    assert lost.message.endswith("); every credential was still ended")
+
+
+def test_the_run_layer_exits_74_once_when_the_command_succeeded_but_the_ledger_broke(
+    tmp_path: Path, service: SecretsService
+) -> None:
+    from nhi_invoke.invocation.process import run  # noqa: PLC0415
+
+    ledger = tmp_path / "ledger.jsonl"
+    given = {"ledger": str(ledger), "fake_url": service.url}
+    breaker = 'mv "$0" "$0.moved" && ln -s /dev/null "$0"; exit "$1"'
+    for code in ("0", "3"):
+        request = RunRequest(given, ("sh", "-c", breaker, str(ledger), code))
+        prepared = prepare(
+            request, _environ(tmp_path), str(tmp_path), policy=FAST, providers=[FakeCI()]
+        )
+        stderr = io.StringIO()
+        if code == "0":
+            with pytest.raises(LedgerWriteError, match="ledger lines were not written"):
+                run(prepared, stderr=stderr)
+            assert "error" not in stderr.getvalue()  # said once, by whoever renders the error
+        else:
+            assert run(prepared, stderr=stderr) == 3  # a failed command keeps its own code
+            (line,) = [x for x in stderr.getvalue().splitlines() if "error" in x]
+            assert line.startswith("nhi-invoke: error: 3 ledger lines were not written")
+        ledger.unlink()
+        (tmp_path / "ledger.jsonl.moved").unlink()
+    assert not any(s["live"] for s in service.state().values())
+    assert len(service.state()) == 2

@@ -194,6 +194,12 @@ class Invocation:
         """Record the start (before anything is issued: a ledger that cannot be written
         fails here, with nothing to clean up)."""
         plan = self.plan
+        if plan.keep_oidc_env:
+            # Said on every run, not only in --dry-run: the pipeline chose it, and it matters.
+            self.say(
+                "warning: --keep-oidc-env: the command can request OIDC tokens and mint "
+                "identities of its own"
+            )
         self.journal.ledger.write(
             InvocationStarted(
                 nhi_version=__version__,
@@ -213,6 +219,11 @@ class Invocation:
         """Issue every grant and return the child's environment; after `begin`. Whatever
         happens, `close` ends what was issued."""
         plan = self.plan
+        if plan.keep_oidc_env:
+            # The command will see the CI's token-request secrets: hidden from the log first.
+            for name in plan.ci.token_variables:
+                if value := self.prepared.environ.get(name):
+                    self.journal.mask(value)
         first = self._issue_all()
         served = self._serve(first) if plan.serve else None
         env = child.build(

@@ -46,6 +46,7 @@ OPTIONS = (
         group=GROUP,
         env=("NHI_TOKEN_FILE",),
         default_text="the CI's token",
+        from_config=False,  # widens the step: only the pipeline may set it
         metavar="PATH",
     ),
     Option(
@@ -54,6 +55,7 @@ OPTIONS = (
         group=GROUP,
         env=("NHI_TOKEN_ENV",),
         default_text="the CI's token",
+        from_config=False,  # widens the step: only the pipeline may set it
         metavar="NAME",
     ),
     Option(
@@ -63,6 +65,7 @@ OPTIONS = (
         env=("NHI_LEDGER",),
         default_text="$RUNNER_TEMP/nhi-invoke/ledger.jsonl on GitHub, else "
         "$XDG_STATE_HOME/nhi-invoke/ledger.jsonl",
+        from_config=False,  # widens the step: only the pipeline may set it
         metavar="PATH",
     ),
     Option(
@@ -71,7 +74,7 @@ OPTIONS = (
         "with fd:N (read once and closed), rather than from NHI_LEDGER_KEY.",
         group=GROUP,
         env=("NHI_LEDGER_KEY_FILE",),
-        from_config=False,
+        from_config=False,  # the key: never from the repository
         metavar="PATH|fd:N",
         validate=checked_source,
     ),
@@ -82,6 +85,7 @@ OPTIONS = (
         group=GROUP,
         kind=Kind.SWITCH,
         env=("NHI_KEEP_OIDC_ENV",),
+        from_config=False,  # widens the step: only the pipeline may set it
         default=False,
     ),
     Option(

@@ -64,9 +64,10 @@ class ConfigError(NhiError):
     exit_code = EXIT_CONFIG
 
 
-class LedgerWriteError(NhiError):
-    """A ledger line could not be written (disk full, an I/O error), or the ledger lost lines
-    after the command started; every credential was still released."""
+class RecordError(NhiError):
+    """What an invocation leaves behind could not be written: a ledger line (disk full, an
+    I/O error, a ledger lost once the command ran) or the step's outputs. Every credential
+    was still ended."""
 
     exit_code = EXIT_IO
 

@@ -37,6 +37,8 @@ class Plan:
     # Where the ledger's HMAC key is read from (a path or fd:N; None: NHI_LEDGER_KEY or the
     # keyring, if any). Read when the invocation starts, never by the plan.
     ledger_key_file: str | None = None
+    # Publish the invocation's outputs as the CI step's once the command has ended.
+    step_outputs: bool = False
 
     @property
     def broker_names(self) -> tuple[str, ...]:
@@ -74,6 +76,7 @@ class Plan:
             "stripped_variables": list(self.stripped_variables),
             "kill_grace_seconds": self.kill_grace_seconds,
             "serve": self.serve,
+            "step_outputs": self.step_outputs,
             "refresh_margin_seconds": self.refresh_margin_seconds,
             "warnings": list(self.warnings),
             "clouds": list(self.broker_names),
@@ -154,6 +157,7 @@ def build(
         stripped_variables=token_variables,
         kill_grace_seconds=settings.kill_grace_seconds,
         serve=settings.serve,
+        step_outputs=settings.step_outputs,
         refresh_margin_seconds=margin,
         warnings=tuple(_warnings(settings, context, plans, inherited)),
     )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 from nhi_invoke import __version__, brokers
 from nhi_invoke.brokers.grants import CHILD, Grant, Release, expiring
 from nhi_invoke.brokers.interface import CredentialBroker
-from nhi_invoke.errors import LedgerWriteError, NhiError
+from nhi_invoke.errors import NhiError, RecordError
 from nhi_invoke.invocation import child, summary
 from nhi_invoke.invocation.journal import Journal
 from nhi_invoke.invocation.prepare import Prepared
@@ -88,7 +88,7 @@ def release_all(
     return released
 
 
-def unrecorded(journal: Journal) -> LedgerWriteError | None:
+def unrecorded(journal: Journal) -> RecordError | None:
     """The ledger lines a journal lost, as one error (None when it lost none)."""
     failure = journal.ledger_failure
     if failure is None:
@@ -96,7 +96,7 @@ def unrecorded(journal: Journal) -> LedgerWriteError | None:
     lines = (
         "1 ledger line was" if journal.unwritten == 1 else f"{journal.unwritten} ledger lines were"
     )
-    return LedgerWriteError(
+    return RecordError(
         f"{lines} not written ({failure.message}); every credential was still ended",
         failure.hint,
     )
@@ -135,7 +135,7 @@ class Invocation:
         self._host: CredentialHost | None = None
         self._closed: list[tuple[Grant, Release]] | None = None
         # Set by close() when ledger lines were lost: reported once, at the very end.
-        self.unrecorded: LedgerWriteError | None = None
+        self.unrecorded: RecordError | None = None
 
     def say(self, text: str) -> None:
         if not self._quiet:
@@ -187,8 +187,15 @@ class Invocation:
             refresher = Refresher(grant, issue, self.plan.refresh_margin_seconds)
             endpoints[name] = self.runtimes[name].endpoint(refresher)
         self._host = CredentialHost(endpoints)
+        environments = self._host.environments()
+        # The endpoints' random path and tokens are the command's secrets: masked before it
+        # starts, like every credential (a command that prints its environment shows them).
+        self.journal.mask(self._host.secret_path.strip("/"))
+        for environment in environments.values():
+            for value in environment.values():
+                self.journal.mask(value)
         self._host.start()
-        return self._host.environments()
+        return environments
 
     def begin(self, command_name: str) -> None:
         """Record the start (before anything is issued: a ledger that cannot be written
@@ -286,7 +293,34 @@ class Invocation:
         )
         self._summarize(released, exit_code)
         self.unrecorded = unrecorded(self.journal)
+        if self.plan.step_outputs:
+            # After the command: for the names we set, ours are the last lines written.
+            self.unrecorded = self._publish_outputs() or self.unrecorded
         return released
+
+    def outputs(self) -> dict[str, str]:
+        """The step outputs, from this invocation's memory (never from a file the command
+        could write): its id, its ledger, and each broker's for the command's credential."""
+        values = {
+            "invocation-id": self.plan.invocation_id,
+            "ledger-path": os.path.abspath(self.plan.ledger_path),
+        }
+        latest = {g.broker: g for g in self.journal.grants if g.purpose == CHILD}
+        for declaration in brokers.declarations(self.prepared.environ):
+            values.update(dict.fromkeys(declaration.step_outputs, ""))
+            if declaration.name in latest:
+                values.update(declaration.output_values(latest[declaration.name]))
+        return values
+
+    def _publish_outputs(self) -> RecordError | None:
+        try:
+            self.prepared.reporting.set_outputs(self.outputs())
+        except (OSError, ValueError) as exc:
+            return RecordError(
+                f"the step outputs were not written: {exc}",
+                "nothing was published; outputs hold names only, each on one line",
+            )
+        return None
 
     def _summarize(self, released: list[tuple[Grant, Release]], exit_code: int) -> None:
         text = summary.markdown(self.plan, released, exit_code, self.journal.ledger.head)

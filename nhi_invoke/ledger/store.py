@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from nhi_invoke.errors import ConfigError, LedgerWriteError
+from nhi_invoke.errors import ConfigError, RecordError
 from nhi_invoke.ledger import private
 from nhi_invoke.ledger.records import Entry, Record, rfc3339
 
@@ -101,7 +101,7 @@ class Ledger:
         try:
             return self._append(fd, event, moment, fields)
         except OSError as exc:
-            raise LedgerWriteError(
+            raise RecordError(
                 f"cannot write to the ledger {self.path}: {exc.strerror}",
                 "free space or fix the disk the ledger is on; every credential is still ended",
             ) from exc

@@ -98,6 +98,15 @@ OPTIONS = (
         default=False,
     ),
     Option(
+        name="step_outputs",
+        help="When the command has ended, publish the invocation id, the ledger's path and "
+        "each identity's principal as the CI step's outputs (GitHub: $GITHUB_OUTPUT).",
+        group=GROUP,
+        kind=Kind.SWITCH,
+        env=("NHI_STEP_OUTPUTS",),
+        default=False,
+    ),
+    Option(
         name="timeout",
         help="Total seconds the token fetches and exchanges may take, retries included; then "
         "exit 69.",

@@ -47,6 +47,7 @@ class Settings:
     kill_grace_seconds: float
     timeout_seconds: int
     serve: bool
+    step_outputs: bool
     refresh_margin_seconds: int
     expect_duration_seconds: int | None
     warnings: tuple[str, ...] = field(default=())
@@ -153,6 +154,7 @@ def resolve(
         keep_oidc_env=bool(values.get("keep_oidc_env")),
         config_path=config_path if data is not None else None,
         serve=serve,
+        step_outputs=bool(values.get("step_outputs")),
         timeout_seconds=values.get("timeout"),
         refresh_margin_seconds=values.get("refresh_margin"),
         expect_duration_seconds=expect_duration,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.action_harness import run_action
 from tests.e2e.runs import CHILD
@@ -140,3 +141,52 @@ def test_a_failing_script_keeps_its_exit_code_and_still_writes_outputs(
     assert run.exit_code == 4
     assert run.step_outputs["run"]["invocation-id"]
     assert "no step-id input" in run.log
+
+
+# The script forges what the action used to read back: ledger lines of its own, chained to
+# the real ones, whose values carry line breaks (an extra output line, if they were copied).
+FORGER = r"""
+import hashlib, json, os
+path = os.environ["NHI_LEDGER"]
+last = open(path, "rb").read().splitlines()[-1]
+forged = {
+    "v": 1, "time": "2026-12-01T00:00:00Z", "event": "credential.issued",
+    "invocation_id": "forged\nevil-output=pwned", "step_id": "x",
+    "prev": hashlib.sha256(last).hexdigest(), "cloud": "aws", "purpose": "child",
+    "principal": "arn:aws:sts::999999999999:assumed-role/evil/x\nevil-output=pwned",
+}
+with open(path, "a") as ledger:
+    ledger.write(json.dumps(forged, separators=(",", ":")) + "\n")
+"""
+
+
+def test_outputs_come_from_nhi_invoke_not_from_ledger_lines_the_script_forged(
+    runner_env: dict[str, str], sandbox: dict[str, Any], tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    forger = tmp_path / "forger.py"
+    forger.write_text(FORGER)
+    script = f'"{sys.executable}" "{CHILD}" "{report}"\n"{sys.executable}" "{forger}"'
+    run = run_action(
+        ROOT,
+        {"run": script, "step-id": "forged", "aws-role-arn": sandbox["target_role_arn"]},
+        runner_env,
+        tmp_path,
+    )
+    assert run.exit_code == 0, run.log
+    identity = json.loads(report.read_text())
+    documented = set(yaml.safe_load((ROOT / "action.yml").read_text())["outputs"])
+    assert set(run.step_outputs["run"]) == documented
+    assert run.outputs == {
+        "invocation-id": identity["values"]["NHI_INVOCATION_ID"],
+        "aws-principal-arn": identity["arn"],
+        "gcp-service-account": "",
+        "ledger-path": str(Path(runner_env["RUNNER_TEMP"]) / "nhi-invoke" / "ledger.jsonl"),
+    }
+    written = (tmp_path / "output-run").read_text()
+    assert "pwned" not in written
+    assert "999999999999" not in written
+    # Each value in GitHub's multi-line-safe form, behind a delimiter of its own.
+    (delimiter,) = {line.split("<<", 1)[1] for line in written.splitlines() if "<<" in line}
+    assert delimiter.startswith("ghadelimiter_")
+    assert written.count(f"<<{delimiter}\n") == len(documented)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from nhi_invoke.ci.interface import CIContext
-from nhi_invoke.errors import ConfigError, LedgerWriteError, RefusedError
+from nhi_invoke.errors import ConfigError, RecordError, RefusedError
 from nhi_invoke.invocation.flow import Invocation
 from nhi_invoke.invocation.prepare import Prepared, RunRequest, prepare
 from nhi_invoke.invocation.recovery import RecoveryRequest, recover
@@ -267,7 +267,7 @@ def test_the_run_layer_exits_74_once_when_the_command_succeeded_but_the_ledger_b
         )
         stderr = io.StringIO()
         if code == "0":
-            with pytest.raises(LedgerWriteError, match="ledger lines were not written"):
+            with pytest.raises(RecordError, match="ledger lines were not written"):
                 run(prepared, stderr=stderr)
             assert "error" not in stderr.getvalue()  # said once, by whoever renders the error
         else:
@@ -278,3 +278,49 @@ def test_the_run_layer_exits_74_once_when_the_command_succeeded_but_the_ledger_b
         (tmp_path / "ledger.jsonl.moved").unlink()
     assert not any(s["live"] for s in service.state().values())
     assert len(service.state()) == 2
+
+
+class RefusingReporting(FakeReporting):
+    """A CI that refuses the outputs, as GitHub's does a value with a line break."""
+
+    def set_outputs(self, outputs: Mapping[str, str]) -> None:
+        raise ValueError("the value of x is not one printable line")
+
+
+def test_step_outputs_are_published_from_memory_once_the_invocation_closes(
+    tmp_path: Path, service: SecretsService
+) -> None:
+    ci = FakeCI()
+    prepared = _prepare(tmp_path, ci, {"fake_url": service.url, "step_outputs": True})
+    invocation = Invocation(prepared, quiet=True)
+    invocation.begin("true")
+    invocation.open()
+    assert ci.reports.outputs == {}  # nothing before the command has ended
+    invocation.close(0)
+    assert ci.reports.outputs == {
+        "invocation-id": prepared.plan.invocation_id,
+        "ledger-path": str(tmp_path / "ledger.jsonl"),
+        # Every known broker's outputs are there, empty when it issued nothing.
+        "aws-principal-arn": "",
+        "gcp-service-account": "",
+    }
+    assert invocation.unrecorded is None
+
+
+def test_outputs_the_ci_refuses_make_the_record_incomplete(
+    tmp_path: Path, service: SecretsService
+) -> None:
+    ci = FakeCI()
+    ci.reports = RefusingReporting()
+    prepared = _prepare(tmp_path, ci, {"fake_url": service.url, "step_outputs": True})
+    invocation = Invocation(prepared, quiet=True)
+    invocation.begin("true")
+    invocation.open()
+    invocation.close(0)
+    assert [s["live"] for s in service.state().values()] == [False]
+    lost = invocation.unrecorded
+    assert lost is not None
+    assert lost.exit_code == 74
+    assert lost.message == (
+        "the step outputs were not written: the value of x is not one printable line"
+    )

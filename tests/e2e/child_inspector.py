@@ -47,6 +47,15 @@ def _attach(pid: int) -> str:
     return errno.errorcode.get(ctypes.get_errno(), "?")
 
 
+def _signal(pid: int) -> str:
+    """Whether the target could be signalled (and so killed before its cleanup)."""
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno or 0, "?")
+    return "allowed"
+
+
 def _write(path: str) -> str:
     try:
         with open(path, "a", encoding="utf-8") as handle:
@@ -67,6 +76,7 @@ def main() -> None:
         "uid": os.getuid(),
         "environ": _environment(pid, names),
         "ptrace": _attach(pid),
+        "signal": _signal(pid),
         "writes": {path: _write(path) for path in writes},
         "own": sorted(n for n in names if n in os.environ),
     }

@@ -84,6 +84,8 @@ def test_a_same_user_command_cannot_read_nhi_invokes_environment_or_attach_to_it
     assert seen["environ"] == {"read": False, "error": "EACCES"}
     assert seen["ptrace"] == "EPERM"
     assert seen["own"] == []  # nor are they in its own environment
+    # What the boundary does not stop: the same user may still signal (kill) nhi-invoke.
+    assert seen["signal"] == "allowed"
 
 
 def test_a_command_run_as_another_user_reaches_neither_the_step_nor_its_files(
@@ -142,4 +144,5 @@ def test_a_command_run_as_another_user_reaches_neither_the_step_nor_its_files(
         assert not seen["same_user"], target
         assert seen["environ"] == {"read": False, "error": "EACCES"}, target
         assert seen["ptrace"] == "EPERM", target
+        assert seen["signal"] == "EPERM", target  # nor kill nhi-invoke before its cleanup
         assert seen["writes"] == {str(ledger): "EACCES", str(folder / "output"): "EACCES"}

@@ -13,6 +13,7 @@ import os
 import sys
 
 PTRACE_SEIZE = 0x4206  # attaches without stopping the target; detached when we exit
+PR_GET_DUMPABLE = 3
 
 
 def _target(which: str) -> int:
@@ -79,6 +80,8 @@ def main() -> None:
         "signal": _signal(pid),
         "writes": {path: _write(path) for path in writes},
         "own": sorted(n for n in names if n in os.environ),
+        # Whether this process (the command) is dumpable, as every program normally is.
+        "dumpable": ctypes.CDLL(None, use_errno=True).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0),
     }
     with open(report, "w", encoding="utf-8") as handle:
         json.dump(result, handle)

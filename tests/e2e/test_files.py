@@ -189,3 +189,19 @@ def test_an_existing_ledger_file_others_can_write_or_of_another_user_is_refused(
     assert done.returncode == 78
     assert f"the ledger {ledger} belongs to uid {NOBODY}, not to this user" in done.stderr
     assert not marker.exists()
+
+
+def test_a_ledger_path_that_is_a_folder_is_one_line_with_78_for_run_and_verify(
+    github_env: dict[str, str], sandbox: dict[str, Any], tmp_path: Path
+) -> None:
+    folder = tmp_path / "not-a-ledger"
+    folder.mkdir(mode=0o700)
+    marker = tmp_path / "ran"
+    done = _run_with_ledger(github_env, sandbox, folder, marker)
+    assert done.returncode == 78
+    assert len(done.stderr.splitlines()) == 1
+    assert not marker.exists()
+    verify = run_nhi(["audit", "verify", str(folder)], github_env)
+    assert verify.code == 78
+    (line,) = verify.stderr.splitlines()
+    assert f"cannot read the ledger {folder}: Is a directory" in line

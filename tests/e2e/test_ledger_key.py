@@ -81,6 +81,22 @@ def test_a_key_from_a_descriptor_signs_every_line_and_is_gone_before_the_command
     assert same.code == 0, same.stderr
 
 
+def test_a_private_key_file_named_by_the_variable_signs_the_ledger_and_is_hidden(
+    github_env: dict[str, str], sandbox: dict[str, Any], tmp_path: Path
+) -> None:
+    declare_secrets(tmp_path, KEY)
+    key_file = _key_file(tmp_path)
+    marker = tmp_path / "seen"
+    result = run_nhi(_run(sandbox, marker), github_env | {"NHI_LEDGER_KEY_FILE": str(key_file)})
+    assert result.code == 0, result.stderr
+    assert marker.read_text().split()[0] == "0"  # neither NHI_LEDGER_KEY nor _FILE
+    verified = run_nhi(
+        ["audit", "verify", str(ledger_path(github_env)), "--require-hmac"],
+        github_env | {"NHI_LEDGER_KEY_FILE": str(key_file)},
+    )
+    assert verified.code == 0, verified.stderr
+
+
 def test_a_key_file_that_others_can_read_is_refused_before_anything_is_minted(
     github_env: dict[str, str], sandbox: dict[str, Any], tmp_path: Path
 ) -> None:

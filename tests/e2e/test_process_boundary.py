@@ -86,6 +86,7 @@ def test_a_same_user_command_cannot_read_nhi_invokes_environment_or_attach_to_it
     assert seen["own"] == []  # nor are they in its own environment
     # What the boundary does not stop: the same user may still signal (kill) nhi-invoke.
     assert seen["signal"] == "allowed"
+    assert seen["dumpable"] == 1  # the command itself is an ordinary process
 
 
 def test_a_command_run_as_another_user_reaches_neither_the_step_nor_its_files(
@@ -126,7 +127,7 @@ def test_a_command_run_as_another_user_reaches_neither_the_step_nor_its_files(
                     *step,
                     str(out),
                     target,
-                    *[a for n in SECRET_NAMES for a in ("--look", n)],
+                    *[a for n in (*SECRET_NAMES, "AWS_SESSION_TOKEN") for a in ("--look", n)],
                     "--write",
                     str(ledger),
                     "--write",
@@ -146,3 +147,4 @@ def test_a_command_run_as_another_user_reaches_neither_the_step_nor_its_files(
         assert seen["ptrace"] == "EPERM", target
         assert seen["signal"] == "EPERM", target  # nor kill nhi-invoke before its cleanup
         assert seen["writes"] == {str(ledger): "EACCES", str(folder / "output"): "EACCES"}
+        assert seen["own"] == ["AWS_SESSION_TOKEN"]  # it still has its credentials

@@ -34,6 +34,11 @@ class Plan:
     serve: bool = False
     refresh_margin_seconds: int = 300
     warnings: tuple[str, ...] = field(default=())
+    # Where the ledger's HMAC key is read from (a path or fd:N; None: NHI_LEDGER_KEY or the
+    # keyring, if any). Read when the invocation starts, never by the plan.
+    ledger_key_file: str | None = None
+    # Publish the invocation's outputs as the CI step's once the command has ended.
+    step_outputs: bool = False
 
     @property
     def broker_names(self) -> tuple[str, ...]:
@@ -64,12 +69,14 @@ class Plan:
             **brokers,
             "command": list(self.command),
             "ledger_path": self.ledger_path,
+            "ledger_key_file": self.ledger_key_file,
             "keep_oidc_env": self.keep_oidc_env,
             "env_set": list(self.env_set),
             "env_removed": list(self.env_removed),
             "stripped_variables": list(self.stripped_variables),
             "kill_grace_seconds": self.kill_grace_seconds,
             "serve": self.serve,
+            "step_outputs": self.step_outputs,
             "refresh_margin_seconds": self.refresh_margin_seconds,
             "warnings": list(self.warnings),
             "clouds": list(self.broker_names),
@@ -144,12 +151,14 @@ def build(
         brokers=plans,
         command=command,
         ledger_path=settings.ledger_path,
+        ledger_key_file=settings.ledger_key_file,
         keep_oidc_env=settings.keep_oidc_env,
         env_set=child.names_set(plans, served=settings.serve),
         env_removed=tuple(child.removed_names(inherited, plans, token_variables)),
         stripped_variables=token_variables,
         kill_grace_seconds=settings.kill_grace_seconds,
         serve=settings.serve,
+        step_outputs=settings.step_outputs,
         refresh_margin_seconds=margin,
         warnings=tuple(_warnings(settings, context, plans, inherited)),
     )

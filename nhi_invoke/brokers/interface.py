@@ -124,6 +124,8 @@ class BrokerDeclaration(ABC, Generic[S]):
     runtime: ClassVar[str]  # "package.module:Class" of its CredentialBroker
     serves: ClassVar[bool] = False  # whether it has an endpoint for --serve
     emulator: ClassVar[str | None] = None  # its sandbox emulator module, if any
+    # The step outputs it publishes under `run --step-outputs` (empty when it issued nothing).
+    step_outputs: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def settings(self, values: OptionValues, environ: Mapping[str, str]) -> S | None:
@@ -139,6 +141,11 @@ class BrokerDeclaration(ABC, Generic[S]):
     ) -> BrokerPlan | None:
         """The plan a crashed invocation ran, from what `started_fields` recorded; None when
         nothing of it is needed to end its credentials (they only expire)."""
+
+    def output_values(self, grant: Grant) -> Mapping[str, str]:
+        """Its `step_outputs` for the command's credential, from the invocation's memory:
+        public names only, never a secret, each on one line."""
+        return {}
 
     def principal_label(self, principal: str) -> str:
         """A principal as `audit show` prints it."""

@@ -10,6 +10,9 @@ from nhi_invoke import __version__
 from nhi_invoke.errors import EXIT_USAGE, NhiError
 
 EXIT_INTERNAL = 70
+# Commands that hold a secret or run a command beside one: nhi-invoke makes itself
+# non-dumpable before it reads anything (`hardening.py`). `run --dry-run` holds none.
+SEALED_COMMANDS = frozenset({"run", "sandbox", "revoke", "token", "audit"})
 
 
 def _own_arguments(args: list[str]) -> list[str]:
@@ -28,10 +31,19 @@ def main(argv: list[str] | None = None) -> int:
         # The fast path: no typer, no cloud SDK.
         print(f"nhi-invoke {__version__}")
         return 0
-    debug = "--debug" in _own_arguments(args) or os.environ.get("NHI_DEBUG") == "1"
+    own = _own_arguments(args)
+    command = next((a for a in own if not a.startswith("-")), None)
+    sealed = command in SEALED_COMMANDS and "--dry-run" not in own
+    if sealed:
+        from nhi_invoke import hardening  # noqa: PLC0415
+
+        sealed = hardening.make_non_dumpable()
+    debug = "--debug" in own or os.environ.get("NHI_DEBUG") == "1"
     from nhi_invoke import diagnostics  # noqa: PLC0415
 
     diagnostics.configure(debug)
+    if command in SEALED_COMMANDS:
+        diagnostics.Log("cli").debug("non-dumpable: %s", "yes" if sealed else "no")
 
     import typer  # noqa: PLC0415 - after the --version fast path
     from typer.main import get_command  # noqa: PLC0415

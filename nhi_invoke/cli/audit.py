@@ -12,7 +12,7 @@ import typer
 
 from nhi_invoke.audit.findings import Finding, Rule, checked_severity, gate, plural
 from nhi_invoke.cli.commands import app
-from nhi_invoke.cli.options import Debug, Json
+from nhi_invoke.cli.options import Debug, Json, LedgerKeyFile
 from nhi_invoke.errors import UsageError
 
 audit_app = typer.Typer(
@@ -92,28 +92,56 @@ def verify(
             help="The head hash the job summary showed: also catches a cut or changed last line."
         ),
     ] = None,
+    ledger_key_file: LedgerKeyFile = None,
+    require_hmac: Annotated[
+        bool,
+        typer.Option(
+            "--require-hmac",
+            help="Fail unless every line carries a valid HMAC: without a key, anyone could "
+            "have rewritten the ledger and its chain.",
+        ),
+    ] = False,
     debug: Debug = False,
 ) -> int:
     """Check the hash chain (and the HMACs, with a key); exit 1 at the first broken line."""
+    from nhi_invoke.errors import ConfigError  # noqa: PLC0415
     from nhi_invoke.ledger import key as ledger_key  # noqa: PLC0415
     from nhi_invoke.ledger.verify import verify as verify_ledger  # noqa: PLC0415
 
     path = _ledger(ledger)
     if not os.path.exists(path):
         raise UsageError(f"the ledger {path} does not exist", "pass the ledger's path")
-    key = ledger_key.load(os.environ)
-    result = verify_ledger(path, key, head)
+    key = ledger_key.load(os.environ, ledger_key_file)
+    how_to_key = (
+        "set NHI_LEDGER_KEY, pass --ledger-key-file, or run 'nhi-invoke audit key init' on the "
+        "machine that wrote it"
+    )
+    if require_hmac and key is None:
+        print(f"{path}: no HMAC key to check it with (--require-hmac)", file=sys.stderr)
+        print(f"checked: nothing; {how_to_key}", file=sys.stderr)
+        return 1
+    try:
+        result = verify_ledger(path, key, head)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the ledger {path}: {exc.strerror}", "pass the ledger's path"
+        ) from exc
     checked = (
         f"hash chain and HMACs (key {result.key_id})"
         if result.key_id
-        else "hash chain only (no key: set NHI_LEDGER_KEY or run "
-        "'nhi-invoke audit key init' to check HMACs too)"
+        else f"hash chain only ({how_to_key} to check HMACs too)"
     )
     if not result.ok:
         print(f"{path}: line {result.broken_line} {result.reason}", file=sys.stderr)
         print(f"checked: {checked}", file=sys.stderr)
         return 1
-    print(f"{path}: {result.lines} lines intact, head {result.head}")
+    if result.key_id:
+        print(f"{path}: {result.lines} lines intact, head {result.head}")
+    else:
+        print(
+            f"{path}: {result.lines} lines, hash chain consistent (no HMAC key: anyone could "
+            f"have re-chained it), head {result.head}"
+        )
     print(f"checked: {checked}")
     return 0
 

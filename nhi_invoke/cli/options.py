@@ -26,6 +26,14 @@ LedgerPath = Annotated[
     str | None,
     typer.Option("--ledger", help="Audit ledger path \\[env: NHI_LEDGER].", metavar="PATH"),
 ]
+LedgerKeyFile = Annotated[
+    str | None,
+    typer.Option(
+        help="Read the ledger's HMAC key from this file (mode 0600) or descriptor (fd:N) "
+        "\\[env: NHI_LEDGER_KEY_FILE; else NHI_LEDGER_KEY, or the OS keyring].",
+        metavar="PATH|fd:N",
+    ),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; mint and run nothing.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable plan (with --dry-run).")]
 Quiet = Annotated[

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from nhi_invoke.cli.commands import app
-from nhi_invoke.cli.options import Debug, Json, LedgerPath, TokenEnv, TokenFile
+from nhi_invoke.cli.options import Debug, Json, LedgerKeyFile, LedgerPath, TokenEnv, TokenFile
 
 
 @app.command()
@@ -19,6 +19,7 @@ def revoke(
         typer.Option(help="Only this invocation (even if it still runs: an emergency stop)."),
     ] = None,
     ledger: LedgerPath = None,
+    ledger_key_file: LedgerKeyFile = None,
     token_file: TokenFile = None,
     token_env: TokenEnv = None,
     json_output: Json = False,
@@ -30,7 +31,11 @@ def revoke(
 
     outcomes = recover(
         RecoveryRequest(
-            ledger=ledger, invocation=invocation, token_file=token_file, token_env=token_env
+            ledger=ledger,
+            invocation=invocation,
+            token_file=token_file,
+            token_env=token_env,
+            ledger_key_file=ledger_key_file,
         ),
         os.environ,
     )

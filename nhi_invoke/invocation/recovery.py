@@ -13,7 +13,6 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from nhi_invoke import brokers, settings
 from nhi_invoke.brokers.grants import Grant, Release
@@ -21,7 +20,7 @@ from nhi_invoke.brokers.interface import BrokerPlan, CredentialBroker
 from nhi_invoke.ci import detect
 from nhi_invoke.ci.interface import CIProvider, NoReporting, Reporting, TokenSource
 from nhi_invoke.errors import ConfigError, NhiError
-from nhi_invoke.invocation.flow import release_all
+from nhi_invoke.invocation.flow import release_all, unrecorded
 from nhi_invoke.invocation.journal import Journal
 from nhi_invoke.ledger import history, path_for, store
 from nhi_invoke.ledger import key as ledger_key
@@ -38,6 +37,7 @@ class RecoveryRequest:
     invocation: str | None
     token_file: str | None
     token_env: str | None
+    ledger_key_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,15 @@ def _alive(started: InvocationStarted | None) -> bool:
 
 class _Recovery:
     def __init__(
-        self, environ: Mapping[str, str], source: TokenSource, reporting: Reporting, path: str
+        self,
+        environ: Mapping[str, str],
+        source: TokenSource,
+        reporting: Reporting,
+        path: str,
+        key: ledger_key.LedgerKey | None,
     ) -> None:
         self.environ = environ
+        self.key = key
         self.source = source
         self.reporting = reporting
         self.path = path
@@ -93,11 +99,10 @@ class _Recovery:
 
     def invocation(self, found: history.InvocationHistory) -> list[Outcome]:
         started = found.started
-        ledger = store.Ledger(
-            self.path, found.invocation_id, found.step_id, key=ledger_key.load(self.environ)
-        )
+        ledger = store.Ledger(self.path, found.invocation_id, found.step_id, key=self.key)
         # Whatever recovery itself issues (an entry session to revoke with) is named as such.
         journal = Journal(ledger, self.source, self.reporting, issued_purpose=RECOVERY_ENTRY)
+        journal.tolerant = True  # recovery is all cleanup: a failing ledger stops no release
         journal.adopt(issued.grant() for issued in found.open_credentials())
         runtimes, audiences = self._runtimes(started)
         released = release_all(
@@ -108,10 +113,12 @@ class _Recovery:
             recovering=True,
         )
         if found.finished is None:
-            ledger.write(
-                InvocationFinished(exit_code=None, recovered_by=RECOVERED_BY), datetime.now(UTC)
-            )
-        return [_outcome(found.invocation_id, g, r) for g, r in released]
+            journal.write(InvocationFinished(exit_code=None, recovered_by=RECOVERED_BY))
+        outcomes = [_outcome(found.invocation_id, g, r) for g, r in released]
+        lost = unrecorded(journal)
+        if lost is not None:
+            outcomes.append(Outcome(found.invocation_id, "-", "unrecorded", lost.one_line(), lost))
+        return outcomes
 
 
 def _outcome(invocation_id: str, grant: Grant, release: Release) -> Outcome:
@@ -134,6 +141,8 @@ def recover(
 ) -> list[Outcome]:
     """Revoke or record every credential the ledger shows as still open."""
     path = path_for(request.ledger, environ)
+    # Loaded once, before anything is revoked: a key from a descriptor can be read only once.
+    key = ledger_key.load(environ, request.ledger_key_file)
     found = history.invocations(store.read(path))
     if request.invocation is not None and request.invocation not in {
         f.invocation_id for f in found
@@ -151,7 +160,7 @@ def recover(
         policy=RetryPolicy(),
     )
     reporting = provider.reporting(environ) if provider is not None else NoReporting()
-    recovery = _Recovery(environ, source, reporting, path)
+    recovery = _Recovery(environ, source, reporting, path, key)
     outcomes: list[Outcome] = []
     for invocation in found:
         if request.invocation is not None and invocation.invocation_id != request.invocation:

@@ -41,11 +41,13 @@ class Settings:
     token_file: str | None
     token_env: str | None
     ledger_path: str
+    ledger_key_file: str | None
     keep_oidc_env: bool
     config_path: str | None
     kill_grace_seconds: float
     timeout_seconds: int
     serve: bool
+    step_outputs: bool
     refresh_margin_seconds: int
     expect_duration_seconds: int | None
     warnings: tuple[str, ...] = field(default=())
@@ -148,9 +150,11 @@ def resolve(
         token_file=token_file,
         token_env=token_env,
         ledger_path=values.get("ledger") or default_path(environ),
+        ledger_key_file=values.get("ledger_key_file") or None,
         keep_oidc_env=bool(values.get("keep_oidc_env")),
         config_path=config_path if data is not None else None,
         serve=serve,
+        step_outputs=bool(values.get("step_outputs")),
         timeout_seconds=values.get("timeout"),
         refresh_margin_seconds=values.get("refresh_margin"),
         expect_duration_seconds=expect_duration,

@@ -138,9 +138,15 @@ def test_a_keyring_key_signs_new_lines_after_key_init(
     verified = run_nhi(["audit", "verify", str(ledger_path(env))], env)
     assert verified.code == 0, verified.stderr
     assert f"HMACs (key {key_id})" in verified.stdout
-    # Without the keyring, the same ledger still verifies by its chain, and says so.
-    chain_only = run_nhi(["audit", "verify", str(ledger_path(env))], github_env)
+    # On a machine without the key, the same ledger verifies by its chain only, and says so.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    chain_only = run_nhi(
+        ["audit", "verify", str(ledger_path(env))], github_env | {"HOME": str(elsewhere)}
+    )
+    assert chain_only.code == 0, chain_only.stderr
     assert "hash chain only" in chain_only.stdout
+    assert "anyone could have re-chained it" in chain_only.stdout
 
 
 def test_key_init_without_a_keyring_says_to_use_the_variable(base_env: dict[str, str]) -> None:

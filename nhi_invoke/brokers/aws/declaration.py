@@ -16,6 +16,7 @@ from nhi_invoke.settings.validation import endpoint
 if TYPE_CHECKING:
     from nhi_invoke.brokers.aws.plan import AwsPlan
     from nhi_invoke.brokers.aws.tags import SessionTag
+    from nhi_invoke.brokers.grants import Grant
 
 NAME = "aws"
 DEFAULT_REGION = "us-east-1"
@@ -168,6 +169,11 @@ class AwsDeclaration(BrokerDeclaration[AwsSettings]):
     runtime = "nhi_invoke.brokers.aws.broker:AwsBroker"
     serves = True
     emulator = "nhi_invoke.sandbox.aws"
+    step_outputs = ("aws-principal-arn",)
+
+    def output_values(self, grant: Grant) -> Mapping[str, str]:
+        """The assumed-role ARN the command acted as."""
+        return {"aws-principal-arn": grant.principal}
 
     def settings(self, values: OptionValues, environ: Mapping[str, str]) -> AwsSettings | None:
         role = values.get("aws_role_arn")

@@ -14,6 +14,7 @@ from nhi_invoke.settings.validation import endpoint
 
 if TYPE_CHECKING:
     from nhi_invoke.brokers.gcp.plan import GcpPlan
+    from nhi_invoke.brokers.grants import Grant
 
 NAME = "gcp"
 DEFAULT_LIFETIME = 600
@@ -115,6 +116,11 @@ class GcpDeclaration(BrokerDeclaration[GcpSettings]):
     runtime = "nhi_invoke.brokers.gcp.broker:GcpBroker"
     serves = True
     emulator = "nhi_invoke.sandbox.gcp"
+    step_outputs = ("gcp-service-account",)
+
+    def output_values(self, grant: Grant) -> Mapping[str, str]:
+        """The service account (or federated principal) the command acted as."""
+        return {"gcp-service-account": grant.principal}
 
     def settings(self, values: OptionValues, environ: Mapping[str, str]) -> GcpSettings | None:
         if not values.is_given("gcp_provider"):

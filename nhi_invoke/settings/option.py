@@ -165,12 +165,14 @@ class OptionValues:
         environ: Mapping[str, str],
         file_values: Mapping[str, Any],
         config_path: str,
+        step_keys: frozenset[str] = frozenset(),
     ) -> None:
         self.options = options
         self.given = given  # flags or keyword arguments, by option name
         self.environ = environ
         self.file_values = file_values  # nhi-invoke.toml, by config key
         self.config_path = config_path
+        self.step_keys = step_keys  # the keys of file_values that [steps.<id>] set
 
     def found(self, name: str) -> tuple[Any, Source] | None:
         """The first raw value given for `name`, and where it came from."""
@@ -189,6 +191,21 @@ class OptionValues:
 
     def is_given(self, name: str) -> bool:
         return self.found(name) is not None
+
+    def explicit(self, name: str) -> Source | None:
+        """Where a value was given for this step on purpose: a flag, one of our own NHI_*
+        variables, or the step's table in nhi-invoke.toml. None when nothing gave one, or only
+        [defaults] did (defaults serve every step, whichever brokers it uses), or only another
+        tool's variable did (such as a cloud SDK's own region variable)."""
+        found = self.found(name)
+        if found is None:
+            return None
+        source = found[1]
+        if source.origin is Origin.CONFIG and self.options[name].key not in self.step_keys:
+            return None
+        if source.origin is Origin.ENV and not source.label.startswith("NHI_"):
+            return None
+        return source
 
     def get(self, name: str) -> Any:
         """The value, converted and validated; the default when nothing gave one."""

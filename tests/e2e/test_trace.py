@@ -433,10 +433,10 @@ def test_bad_inputs_are_named_one_line_each_and_the_rest_is_traced(aws: AwsScena
         ),
         (
             ["--cloudtrail", "trails", "--since", "yesterday"],
-            2,
+            78,
             "--since 'yesterday' is not a time",
         ),
-        (["--print-sql", "mysql"], 2, "--print-sql 'mysql' is not a dialect"),
+        (["--print-sql", "mysql"], 78, "--print-sql 'mysql' is not a dialect"),
     ],
 )
 def test_unusable_requests_fail_with_one_line_and_the_fix(

@@ -169,7 +169,7 @@ def _focus(
     by_id = {i.invocation_id: i for i in invocations}
     if focus.invocation_id is not None:
         if focus.invocation_id not in by_id:
-            raise UsageError(
+            raise ConfigError(
                 f"no invocation {focus.invocation_id} in the ledgers",
                 "run 'nhi-invoke audit show' to list them, or pass the ledger that has it",
             )
@@ -252,7 +252,7 @@ def for_sql(request: TraceInput, key: LedgerKey | None) -> tuple[list[Invocation
             )
         ]
     if not chosen:
-        raise UsageError(
+        raise ConfigError(
             "no invocation in the ledgers matches", "check the ledgers and --since/--until/focus"
         )
     return chosen, list(problems)

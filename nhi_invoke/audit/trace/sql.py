@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from nhi_invoke.audit.trace.model import Credential, Invocation, Window
-from nhi_invoke.errors import UsageError
+from nhi_invoke.errors import ConfigError, UsageError
 
 DIALECTS = ("athena", "bigquery", "cloudtrail-lake")
 DEFAULT_TABLES = {
@@ -35,12 +35,12 @@ def print_sql(
     dialect: str, invocations: Sequence[Invocation], window: Window, tables: Sequence[str]
 ) -> str:
     if dialect not in DIALECTS:
-        raise UsageError(
+        raise ConfigError(
             f"--print-sql {dialect!r} is not a dialect", f"use one of {', '.join(DIALECTS)}"
         )
     for table in tables:
         if not _TABLE_NAME.fullmatch(table):
-            raise UsageError(
+            raise ConfigError(
                 f"--sql-table {table!r} is not a table name", "use project.dataset.table"
             )
     if dialect == "cloudtrail-lake" and not tables:
@@ -51,7 +51,7 @@ def print_sql(
     cloud = "gcp" if dialect == "bigquery" else "aws"
     held = [(i, c) for i in invocations for c in i.credentials if c.cloud == cloud]
     if not held:
-        raise UsageError(
+        raise ConfigError(
             f"the ledgers hold no {cloud.upper()} credential for --print-sql {dialect}",
             "pass the ledgers of invocations that used this cloud",
         )

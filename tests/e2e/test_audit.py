@@ -33,14 +33,16 @@ def test_audit_show_lists_each_invocation_with_its_exposure(
             == 0
         )
     result = run_nhi(["audit", "show", str(ledger_path(github_env)), "--json"], github_env)
-    rows = json.loads(result.stdout)
+    shown = json.loads(result.stdout)
+    assert (shown["command"], shown["verification"]["ok"]) == ("audit show", True)
+    rows = shown["invocations"]
     assert [r["step_id"] for r in rows] == ["show-a", "show-b"]
     assert all(r["ended"] == "expiring" and 800 < r["exposure_seconds"] <= 900 for r in rows)
     assert rows[0]["ci_run"].endswith(f"#{sandbox['environ']['GITHUB_RUN_ID']}/1")
     only = run_nhi(
         ["audit", "show", str(ledger_path(github_env)), "--json", "--step", "show-b"], github_env
     )
-    assert [r["step_id"] for r in json.loads(only.stdout)] == ["show-b"]
+    assert [r["step_id"] for r in json.loads(only.stdout)["invocations"]] == ["show-b"]
     table = run_nhi(["audit", "show", str(ledger_path(github_env))], github_env)
     assert "show-a" in table.stdout
     assert "expiring" in table.stdout

@@ -337,6 +337,8 @@ def test_fail_on_turns_the_findings_into_exit_1(
 def test_from_a_leaked_call_back_to_everything_its_invocation_did(aws: AwsScenario) -> None:
     result = trace([*_ledgers(aws), *LOGS, "--json", "--event-id", "b-leak"], aws)
     report = json.loads(result.stdout)
+    assert list(report)[:2] == ["command", "version"]
+    assert report["command"] == "audit trace"
     assert [i["invocation_id"] for i in report["invocations"]] == [aws.b.invocation_id]
     assert {e["event_id"] for e in report["events"]} == {
         k for k, v in aws.expected.items() if v[0] == aws.b.invocation_id

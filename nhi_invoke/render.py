@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -17,10 +18,12 @@ if TYPE_CHECKING:
 
 
 def _console() -> Any:
-    """A rich console; off a terminal (CI logs) wide enough that tables do not fold."""
+    """A rich console; off a terminal (CI logs) wide enough that tables do not fold, unless
+    COLUMNS says how wide to draw."""
     from rich.console import Console  # noqa: PLC0415
 
-    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160, soft_wrap=False)
+    chosen = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(file=sys.stdout, width=None if chosen else 160, soft_wrap=False)
 
 
 def envelope(command: str, body: Mapping[str, Any], *, indent: int | None = 2) -> str:
@@ -173,18 +176,19 @@ def invocations(rows: list[InvocationRow]) -> None:
     from rich.table import Table  # noqa: PLC0415
 
     table = Table(title="nhi-invoke ledger", title_justify="left")
-    for column in (
-        "invocation",
-        "step",
-        "CI run",
-        "principal(s)",
-        "issued",
-        "expires",
-        "exit",
-        "ended",
-        "exposure",
+    # Ids, times and figures are read whole; names fold when the terminal is narrow.
+    for column, folds in (
+        ("invocation", False),
+        ("step", True),
+        ("CI run", True),
+        ("principal(s)", True),
+        ("issued", False),
+        ("expires", False),
+        ("exit", False),
+        ("ended", False),
+        ("exposure", False),
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=not folds)
     for row in rows:
         children = [c for c in row.credentials if c.purpose == "child"]
         exposure = row.exposure_seconds

@@ -97,6 +97,16 @@ class Option:
         return CONVERTERS[self.kind](raw, source)
 
 
+def given_as(source: Source, raw: Any) -> str:
+    """How the user wrote the value: `--x 'v'`, `NHI_X='v'`, `x = 'v' in nhi-invoke.toml`."""
+    if source.origin is Origin.FLAG:
+        return f"{source.label} {raw!r}"
+    if source.origin is Origin.CONFIG:
+        key, _, path = source.label.partition(" in ")
+        return f"{key} = {raw!r} in {path}"
+    return f"{source.label}={raw!r}"
+
+
 def parse_bool(raw: Any, source: Source) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -105,9 +115,7 @@ def parse_bool(raw: Any, source: Source) -> bool:
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(
-        f"{source.label}={raw!r} is not a boolean", f"set {source.label} to true or false"
-    )
+    raise ConfigError(f"{given_as(source, raw)} is not a boolean", "use true or false")
 
 
 def parse_number(raw: Any, source: Source) -> int:
@@ -117,8 +125,8 @@ def parse_number(raw: Any, source: Source) -> int:
         return int(str(raw).strip())
     except ValueError as exc:
         raise ConfigError(
-            f"{source.label}={raw!r} is not a whole number of seconds",
-            f"set {source.label} to e.g. 900",
+            f"{given_as(source, raw)} is not a whole number of seconds",
+            "give the number of seconds, e.g. 900 for 15 minutes",
         ) from exc
 
 

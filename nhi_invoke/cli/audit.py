@@ -42,11 +42,12 @@ def _ledger(path: str | None) -> str:
     found = path_for(path, os.environ)
     if not os.path.isfile(found):
         where = "the ledger" if path else "the ledger (NHI_LEDGER, or the one `run` writes)"
-        raise ConfigError(
-            f"{where} {found} does not exist",
-            "pass the ledger's path (on CI: $RUNNER_TEMP/nhi-invoke/ledger.jsonl, or the "
-            "job's ledger artifact)",
-        )
+        sandbox = os.path.join(os.path.dirname(found), "sandbox-ledger.jsonl")
+        hint = "pass the ledger's path (on CI: $RUNNER_TEMP/nhi-invoke/ledger.jsonl, or the "
+        hint += "job's ledger artifact)"
+        if not path and os.path.isfile(sandbox):
+            hint += f"; the sandbox's is {sandbox}"
+        raise ConfigError(f"{where} {found} does not exist", hint)
     return found
 
 

@@ -124,3 +124,14 @@ def test_usage_mistakes_exit_2(base_env: dict[str, str], args: list[str]) -> Non
     (line,) = result.stderr.splitlines()
     assert line.startswith("nhi-invoke: error: ")
     assert "; fix: " in line
+
+
+def test_a_missing_default_ledger_points_to_the_sandboxs(
+    base_env: dict[str, str], tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    (state / "nhi-invoke").mkdir(parents=True)
+    (state / "nhi-invoke" / "sandbox-ledger.jsonl").write_text("")
+    result = run_nhi(["audit", "show"], base_env | {"XDG_STATE_HOME": str(state)})
+    assert result.code == 78
+    assert f"the sandbox's is {state}/nhi-invoke/sandbox-ledger.jsonl" in result.stderr

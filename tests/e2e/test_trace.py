@@ -365,8 +365,8 @@ def test_the_table_names_the_steps_and_flags_the_findings(aws: AwsScenario) -> N
     result = trace([*_ledgers(aws), *LOGS], aws)
     assert result.code == 1
     out = result.stdout
-    assert "1 call(s) used a credential after its invocation ended" in out
-    assert "2 call(s) by sessions of a managed identity that no ledger knows" in out
+    assert "1 call used a credential after its invocation ended" in out
+    assert "2 calls by sessions of a managed identity that no ledger knows" in out
     assert "deploy-b · nhi-sandbox/demo#1000001/1 · commit 0123456789ab · by sandbox-user" in out
     assert "USED AFTER END" in out
     assert "by assume-role; a session the command assumed itself" in out
@@ -380,7 +380,7 @@ def test_the_printed_sql_run_on_the_same_files_gives_the_same_attribution(
     table = ["--sql-table", "eds_0123"] if dialect == "cloudtrail-lake" else []
     sql = trace([*_ledgers(aws), "--print-sql", dialect, *table], aws)
     assert sql.code == 0, sql.stderr
-    assert sql.stdout.startswith("-- nhi-invoke audit trace: 2 invocation(s), 3 AWS credential(s)")
+    assert sql.stdout.startswith("-- nhi-invoke audit trace: 2 invocations, 3 AWS credentials")
     con = trace_mimic.connect()
     records = trace_mimic.cloudtrail_records([aws.root / "trails"])
     if dialect == "athena":
@@ -419,13 +419,13 @@ def test_bad_inputs_are_named_one_line_each_and_the_rest_is_traced(aws: AwsScena
             "warning: bad/cut.json.gz: is a corrupt or truncated gzip file; skipped",
         ]
     )
-    assert "1 call(s) used a credential after its invocation ended" in result.stdout
+    assert "1 call used a credential after its invocation ended" in result.stdout
 
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--cloudtrail", "bad/config.json"], 78, "none of the 1 log file(s) given could be used"),
+        (["--cloudtrail", "bad/config.json"], 78, "none of the 1 log file given could be used"),
         (["--cloudtrail", "nowhere"], 78, "the log nowhere does not exist"),
         ([], 2, "give the logs to trace"),
         (

@@ -306,7 +306,7 @@ def test_the_sql_covers_only_the_invocations_the_focus_selects(tmp_path: Path) -
     sql = print_sql("athena", chosen, Window(), ())
     assert "'invb'" in sql
     assert "inva" not in sql
-    assert sql.startswith("-- nhi-invoke audit trace: 1 invocation(s), 1 AWS credential(s)")
+    assert sql.startswith("-- nhi-invoke audit trace: 1 invocation, 1 AWS credential")
 
 
 def test_cloudtrail_lake_needs_its_event_data_store(scenario: Any) -> None:

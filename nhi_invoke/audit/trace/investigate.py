@@ -20,6 +20,7 @@ from nhi_invoke.audit.trace.model import (
     VaultIdentity,
 )
 from nhi_invoke.errors import ConfigError, UsageError
+from nhi_invoke.figures import plural
 from nhi_invoke.ledger.key import LedgerKey
 
 # How many times to follow AssumeRole hops the command made itself (each is one more scan).
@@ -100,7 +101,7 @@ def _read_logs(
         engine.close()
     if given and not usable:
         raise ConfigError(
-            f"none of the {given} log file(s) given could be used",
+            f"none of the {plural(given, 'log file')} given could be used",
             "see the warnings above: pass CloudTrail, GCP audit or Vault audit logs",
         )
     return list(events.values()), stats

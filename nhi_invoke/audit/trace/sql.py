@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from nhi_invoke.audit.trace.model import Credential, Invocation, Window
 from nhi_invoke.errors import ConfigError, UsageError
+from nhi_invoke.figures import plural
 
 DIALECTS = ("athena", "bigquery", "cloudtrail-lake")
 DEFAULT_TABLES = {
@@ -142,8 +143,8 @@ def _trino(
         if dialect == "cloudtrail-lake"
         else "-- Needs useridentity.sessioncontext.sourceidentity (docs/trace.md tells how).\n"
     )
-    invocations = len({i.invocation_id for i, _ in held})
-    return f"""-- nhi-invoke audit trace: {invocations} invocation(s), {len(held)} AWS credential(s)
+    invocations = plural(len({i.invocation_id for i, _ in held}), "invocation")
+    return f"""-- nhi-invoke audit trace: {invocations}, {plural(len(held), "AWS credential")}
 {note}WITH credentials AS (
     {credentials}
 ),
@@ -252,8 +253,8 @@ def _bigquery(
     )
     credentials = _union(rows)
     auth = "protopayload_auditlog.authenticationInfo"
-    invocations = len({i.invocation_id for i, _ in held})
-    return f"""-- nhi-invoke audit trace: {invocations} invocation(s), {len(held)} GCP credential(s)
+    invocations = plural(len({i.invocation_id for i, _ in held}), "invocation")
+    return f"""-- nhi-invoke audit trace: {invocations}, {plural(len(held), "GCP credential")}
 WITH credentials AS (
     {credentials}
 ),

@@ -85,3 +85,17 @@ def test_the_changelog_keeps_a_changelog() -> None:
     unreleased = text.split("## [Unreleased]", 1)[1].split("\n## [", 1)[0]
     # Nothing was released: what is unreleased can only have been added.
     assert set(re.findall(r"^### (\w+)", unreleased, re.MULTILINE)) <= {"Added", "Security"}
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors for a page's headings: lower case, punctuation dropped, spaces to -."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.DOTALL)
+    headings = re.findall(r"^#+ (.+)$", text, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_every_anchor_the_readme_and_the_docs_link_to_exists() -> None:
+    for page in pages():
+        for target, anchor in re.findall(r"\]\(([^)#:]*)#([\w-]+)\)", page.read_text()):
+            linked = (page.parent / target) if target else page
+            assert anchor in _anchors(linked), f"{page.name}: {target}#{anchor}"

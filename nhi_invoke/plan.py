@@ -9,6 +9,7 @@ from typing import Any
 from nhi_invoke.brokers.interface import BrokerPlan, PlanContext
 from nhi_invoke.ci.interface import CIContext
 from nhi_invoke.errors import ConfigError
+from nhi_invoke.figures import duration
 from nhi_invoke.invocation import child
 from nhi_invoke.settings.resolve import Settings
 
@@ -97,8 +98,9 @@ def _warnings(
     expected = settings.expect_duration_seconds
     if expected is not None and not settings.serve and expected > shortest:
         warnings.append(
-            f"the command is expected to run {expected} s, longer than its credentials live "
-            f"({shortest} s): add --serve so they are refreshed while it runs"
+            f"the command is expected to run {duration(expected)}, longer than its "
+            f"credentials live ({duration(shortest)}): add --serve so they are refreshed while "
+            "it runs"
         )
     if context.provider == "local":
         warnings.append(
@@ -136,7 +138,7 @@ def build(
     if served and not 0 <= margin < shortest:
         raise ConfigError(
             f"--refresh-margin {margin} is not shorter than the served credentials' lifetime "
-            f"({shortest} s): every request would mint a new credential",
+            f"({duration(shortest)}): every request would mint a new credential",
             "use a margin of a few minutes, shorter than the credentials' lifetime",
         )
     token_variables = (

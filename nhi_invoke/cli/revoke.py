@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Annotated
 
 import typer
 
 from nhi_invoke.cli.commands import app
-from nhi_invoke.cli.options import Debug, Json, LedgerKeyFile, LedgerPath, TokenEnv, TokenFile
+from nhi_invoke.cli.options import (
+    Debug,
+    LedgerKeyFile,
+    LedgerPath,
+    TokenEnv,
+    TokenFile,
+    json_option,
+)
 
 
 @app.command()
 def revoke(
     invocation: Annotated[
         str | None,
-        typer.Option(help="Only this invocation (even if it still runs: an emergency stop)."),
+        typer.Option(
+            help="Only this invocation (even if it still runs: an emergency stop).", metavar="ID"
+        ),
     ] = None,
     ledger: LedgerPath = None,
     ledger_key_file: LedgerKeyFile = None,
     token_file: TokenFile = None,
     token_env: TokenEnv = None,
-    json_output: Json = False,
+    json_output: Annotated[bool, json_option("what was done to each credential")] = False,
     debug: Debug = False,
 ) -> int:
     """Revoke or record every credential the ledger shows as still open (after a crash)."""
@@ -40,7 +48,8 @@ def revoke(
         os.environ,
     )
     if json_output:
-        print(json.dumps([render.outcome_dict(o) for o in outcomes], indent=2))
+        body = {"outcomes": [render.outcome_dict(o) for o in outcomes]}
+        print(render.envelope("revoke", body))
     else:
         render.outcomes(outcomes)
     failed = next((o.error for o in outcomes if o.error is not None), None)

@@ -23,6 +23,7 @@ from nhi_invoke import __version__, brokers
 from nhi_invoke.brokers.grants import CHILD, Grant, Release, expiring
 from nhi_invoke.brokers.interface import CredentialBroker
 from nhi_invoke.errors import NhiError, RecordError
+from nhi_invoke.figures import moment
 from nhi_invoke.invocation import child, summary
 from nhi_invoke.invocation.journal import Journal
 from nhi_invoke.invocation.prepare import Prepared
@@ -83,7 +84,7 @@ def release_all(
             if release.failure is not None:
                 warn(
                     f"warning: {grant.principal} could not be revoked; it stays usable until "
-                    f"{grant.expires_at:%H:%M:%S}Z ({release.failure})"
+                    f"{moment(grant.expires_at)} ({release.failure})"
                 )
     return released
 
@@ -261,7 +262,7 @@ class Invocation:
         for grant in first.values():
             self.say(
                 f"{plan.step_id} runs as {grant.principal} until "
-                f"{grant.expires_at:%H:%M:%S}Z (invocation {plan.invocation_id})"
+                f"{moment(grant.expires_at)} (invocation {plan.invocation_id})"
                 + (", refreshed while it runs" if grant.broker in to_serve else "")
             )
         return env

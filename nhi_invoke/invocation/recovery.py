@@ -20,11 +20,12 @@ from nhi_invoke.brokers.interface import BrokerPlan, CredentialBroker
 from nhi_invoke.ci import detect
 from nhi_invoke.ci.interface import CIProvider, NoReporting, Reporting, TokenSource
 from nhi_invoke.errors import ConfigError, NhiError
+from nhi_invoke.figures import moment
 from nhi_invoke.invocation.flow import release_all, unrecorded
 from nhi_invoke.invocation.journal import Journal
 from nhi_invoke.ledger import history, path_for, store
 from nhi_invoke.ledger import key as ledger_key
-from nhi_invoke.ledger.records import InvocationFinished, InvocationStarted, rfc3339
+from nhi_invoke.ledger.records import InvocationFinished, InvocationStarted
 from nhi_invoke.retry import RetryPolicy
 
 RECOVERED_BY = "nhi-invoke revoke"
@@ -129,7 +130,7 @@ def _outcome(invocation_id: str, grant: Grant, release: Release) -> Outcome:
     elif release.revoked:
         detail = f"{release.method}: {how}" if how else release.method
     else:
-        detail = f"expires {rfc3339(grant.expires_at)}"
+        detail = f"expires {moment(grant.expires_at)}"
     return Outcome(invocation_id, grant.principal, action, detail, release.error)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
-from nhi_invoke import brokers
+from nhi_invoke import brokers, install_hint
 from nhi_invoke.ci.interface import NoReporting
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.invocation.prepare import RunRequest, prepare
@@ -165,7 +165,7 @@ def sandbox(request: SandboxRequest) -> int:
     except ModuleNotFoundError as missing:
         raise ConfigError(
             f"the sandbox needs {missing.name}, which is not installed",
-            "pip install 'nhi-invoke[sandbox]'",
+            install_hint("sandbox"),
         ) from missing
     with emulators:
         if not request.quiet:

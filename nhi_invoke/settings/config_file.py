@@ -64,6 +64,13 @@ def _table(data: Any, where: str, path: str, options: Mapping[str, Option]) -> d
     return data
 
 
+def step_keys(data: Mapping[str, Any] | None, step_id: str) -> frozenset[str]:
+    """The keys the step's own table sets (checked by `values`)."""
+    steps = (data or {}).get("steps", {})
+    table = steps.get(step_id, {}) if isinstance(steps, dict) else {}
+    return frozenset(table) if isinstance(table, dict) else frozenset()
+
+
 def values(
     data: Mapping[str, Any] | None, step_id: str, path: str, options: Mapping[str, Option]
 ) -> dict[str, Any]:

@@ -180,12 +180,7 @@ class AwsDeclaration(BrokerDeclaration[AwsSettings]):
         entry = values.get("aws_oidc_role_arn")
         tags: tuple[tuple[str, str], ...] = values.get("tags") or ()
         if role is None:
-            if entry is not None or tags:
-                raise ConfigError(
-                    "AWS options are given but no --aws-role-arn",
-                    "pass --aws-role-arn with the role the command should act as",
-                )
-            return None
+            return None  # not asked for (the core checks no other AWS option was given)
         chained = entry is not None
         source_identity = values.get("aws_source_identity")
         if not chained and (tags or source_identity):

@@ -1,28 +1,37 @@
-"""`nhi-invoke revoke [--invocation ID] [--ledger PATH]`."""
+"""`nhi-invoke revoke [--invocation ID] [--ledger PATH]`, plus the options brokers declare for
+recovery (`BrokerDeclaration.recovery_options`, e.g. a token allowed to revoke by id)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from nhi_invoke import brokers
 from nhi_invoke.cli.commands import app
 from nhi_invoke.cli.options import Debug, Json, LedgerPath, TokenEnv, TokenFile
+from nhi_invoke.cli.run import option_parameter
+from nhi_invoke.invocation.recovery import recovery_options
+
+Invocation = Annotated[
+    str | None,
+    typer.Option(
+        help="Only this invocation (even if it still runs: an emergency stop).", metavar="ID"
+    ),
+]
 
 
-@app.command()
 def revoke(
-    invocation: Annotated[
-        str | None,
-        typer.Option(help="Only this invocation (even if it still runs: an emergency stop)."),
-    ] = None,
-    ledger: LedgerPath = None,
-    token_file: TokenFile = None,
-    token_env: TokenEnv = None,
-    json_output: Json = False,
-    debug: Debug = False,
+    invocation: str | None = None,
+    ledger: str | None = None,
+    token_file: str | None = None,
+    token_env: str | None = None,
+    json_output: bool = False,
+    debug: bool = False,
+    **given: Any,
 ) -> int:
     """Revoke or record every credential the ledger shows as still open (after a crash)."""
     from nhi_invoke import render  # noqa: PLC0415
@@ -30,7 +39,11 @@ def revoke(
 
     outcomes = recover(
         RecoveryRequest(
-            ledger=ledger, invocation=invocation, token_file=token_file, token_env=token_env
+            ledger=ledger,
+            invocation=invocation,
+            token_file=token_file,
+            token_env=token_env,
+            given=given,
         ),
         os.environ,
     )
@@ -42,3 +55,33 @@ def revoke(
     if failed is not None:
         raise failed
     return 0
+
+
+def _signature() -> inspect.Signature:
+    titles = {d.name: d.title for d in brokers.declarations(os.environ)}
+
+    def fixed(name: str, annotation: Any) -> inspect.Parameter:
+        default = False if name in ("json_output", "debug") else None
+        return inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+        )
+
+    return inspect.Signature(
+        [
+            fixed("invocation", Invocation),
+            fixed("ledger", LedgerPath),
+            fixed("token_file", TokenFile),
+            fixed("token_env", TokenEnv),
+            *(
+                option_parameter(option, titles.get(option.group))
+                for option in recovery_options(os.environ)
+            ),
+            fixed("json_output", Json),
+            fixed("debug", Debug),
+        ],
+        return_annotation=int,
+    )
+
+
+revoke.__signature__ = _signature()  # type: ignore[attr-defined]
+app.command()(revoke)

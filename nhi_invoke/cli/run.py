@@ -32,7 +32,8 @@ def help_text(option: Option) -> str:
     return f"{option.help} \\[{option.sources_text()}]"
 
 
-def _parameter(option: Option, panel: str | None) -> inspect.Parameter:
+def option_parameter(option: Option, panel: str | None) -> inspect.Parameter:
+    """A declared option as a keyword parameter of a typer command."""
     flag = option.flag
     decls = (f"{flag}/--no-{flag[2:]}",) if option.kind is Kind.SWITCH else (flag,)
     info = typer.Option(
@@ -53,7 +54,7 @@ def _parameter(option: Option, panel: str | None) -> inspect.Parameter:
 def _signature() -> inspect.Signature:
     titles = {d.name: d.title for d in brokers.declarations(os.environ)}
     declared = [
-        _parameter(option, titles.get(option.group))
+        option_parameter(option, titles.get(option.group))
         for option in settings.options(os.environ)
         if option.cli
     ]

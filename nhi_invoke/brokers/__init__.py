@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 BUILTIN: Mapping[str, str] = {
     "aws": "nhi_invoke.brokers.aws.declaration",
     "gcp": "nhi_invoke.brokers.gcp.declaration",
+    "vault": "nhi_invoke.brokers.vault.declaration",
 }
 EXTRA_VARIABLE = "NHI_BROKER_MODULES"
 

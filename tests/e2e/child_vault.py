@@ -21,7 +21,9 @@ import urllib.request
 
 BAO = os.environ.get("NHI_TEST_BAO", "bao")
 PSQL = os.environ.get("NHI_TEST_PSQL", "psql")
-SECRET_NAMES = ("VAULT_TOKEN", "BAO_TOKEN", "PGPASSWORD", "DEPLOY_KEY", "LEGACY_PASSWORD")
+SECRET_NAMES = (
+    "VAULT_TOKEN", "BAO_TOKEN", "PGPASSWORD", "DEPLOY_KEY", "DEPLOY_API_KEY", "LEGACY_PASSWORD",
+)  # fmt: skip
 
 
 def bao(*args: str) -> dict[str, object]:

@@ -54,9 +54,12 @@ def _failure(api: VaultApi, answer: Answer, path: str, policies: tuple[str, ...]
         return sealed_error(api.plan, f"reading {path}")
     if answer.policy_denied:
         named = ", ".join(policies) or "its policies"
+        hint = f'allow it in one of them: path "{path}" {{ capabilities = ["read"] }}'
+        if "/data/" not in f"/{path}":
+            hint += "; or, if it is a KV v2 secret, give its API path: data/ after the mount"
         return RefusedError(
             f"Vault refused to read {path}: permission denied to the token's policies ({named})",
-            f'allow it in one of them: path "{path}" {{ capabilities = ["read"] }}',
+            hint,
         )
     if answer.token_invalid:
         return RefusedError(

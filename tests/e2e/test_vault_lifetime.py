@@ -28,6 +28,7 @@ from tests.e2e.vault_runs import (
     database_secrets,
     last_state,
     report_of,
+    runs_begin,
     vault_env,
     vault_events,
     vault_run,
@@ -158,6 +159,7 @@ def root_token_file(vault: VaultSandbox, tmp_path: Path) -> Path:
 
 
 def _crash(vault: VaultSandbox, env: dict[str, str], tmp_path: Path, *secrets: str) -> Crashed:
+    runs_begin()
     ready, report = tmp_path / "child.pid", tmp_path / "crashed.json"
     actions = ("psql",) if secrets else ()
     proc = subprocess.Popen(
@@ -193,7 +195,6 @@ def test_after_a_kill_revoke_with_an_operator_token_revokes_the_orphan_and_its_u
     tmp_path: Path,
     home: Path,
 ) -> None:
-    run_nhi(["--version"], vault_env)
     crashed = _crash(vault, vault_env, tmp_path, *database_secrets(vault_database))
     assert not _refused(vault, home, crashed.token)  # the orphan still works
     assert crashed.user in database_roles(vault_database)

@@ -21,6 +21,7 @@ from tests.e2e.vault_runs import (
     database_secrets,
     last_state,
     report_of,
+    runs_begin,
     vault_env,
     vault_events,
     vault_run,
@@ -152,7 +153,7 @@ def test_ending_one_invocation_leaves_an_overlapping_one_working(
     tmp_path: Path,
     home: Path,
 ) -> None:
-    run_nhi(["--version"], vault_env)  # the leak sweep's clock starts before both
+    runs_begin()
     flags = {name: tmp_path / name for name in ("a-up", "a-may-end", "b-up", "a-ended")}
     secrets = database_secrets(vault_database)
     first = Background(
@@ -305,7 +306,7 @@ def _namespaced(
 def test_a_signal_to_nhi_invoke_still_revokes_the_token(
     vault: VaultSandbox, vault_env: dict[str, str], tmp_path: Path, home: Path
 ) -> None:
-    run_nhi(["--version"], vault_env)
+    runs_begin()
     ready = tmp_path / "pid"
     running = Background(
         [*vault_run(vault), *child(tmp_path / "r.json", f"pid:{ready}")], vault_env

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nhi_invoke.sandbox.vault import DatabaseEngine, VaultSandbox
-from tests.e2e.runs import ledger_events
+from tests.e2e.runs import FIRST_RUN_AT, ledger_events
 
 CHILD_VAULT = str(Path(__file__).with_name("child_vault.py"))
 
@@ -31,6 +32,13 @@ def vault_env(github_env: dict[str, str], vault: VaultSandbox) -> dict[str, str]
             "PGDATABASE": server.database,
         }
     return env
+
+
+def runs_begin() -> None:
+    """A run started other than by `run_nhi` (in the background): the leak sweep checks every
+    file written from now on."""
+    if not FIRST_RUN_AT:
+        FIRST_RUN_AT.append(time.time())
 
 
 def vault_run(vault: VaultSandbox, *secrets: str, role: str | None = None) -> list[str]:

@@ -69,6 +69,8 @@ OPTIONS = (
         help="The Vault or OpenBao server.",
         group=NAME,
         env=("NHI_VAULT_ADDR", *ADDRESS_VARIABLES),
+        # Where the OIDC token and the secrets go: never a repository's file to choose.
+        from_config=False,
         metavar="URL",
         validate=validation.address,
     ),
@@ -87,6 +89,7 @@ OPTIONS = (
         "role's bound_audiences.",
         group=NAME,
         env=("NHI_VAULT_AUDIENCE",),
+        from_config=False,
         default_text="the Vault address",
         metavar="AUDIENCE",
     ),

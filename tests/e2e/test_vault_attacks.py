@@ -14,9 +14,9 @@ import pytest
 from nhi_invoke.sandbox.openbao import call
 from nhi_invoke.sandbox.vault import DatabaseEngine, VaultSandbox, write_jwt_role
 from tests.e2e.runs import run_nhi
-from tests.e2e.test_vault_run import Background
 from tests.e2e.vault_runs import (
     CHILD_VAULT,
+    Background,
     child,
     database_secrets,
     last_state,
@@ -25,6 +25,7 @@ from tests.e2e.vault_runs import (
     vault_env,
     vault_events,
     vault_run,
+    wait_for,
 )
 from tests.vault_fixtures import bao, database_roles, eventually
 
@@ -51,13 +52,6 @@ def strict(vault: VaultSandbox, vault_database: DatabaseEngine) -> str:
     return STRICT
 
 
-def _wait_for(path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.05)
-
-
 def test_a_process_the_command_leaves_behind_cannot_use_the_token_after_the_step(
     vault: VaultSandbox, vault_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -74,7 +68,7 @@ def test_a_process_the_command_leaves_behind_cannot_use_the_token_after_the_step
     )
     result = run_nhi([*vault_run(vault), "--", sys.executable, "-c", script], vault_env)
     assert result.code == 0, result.stderr
-    _wait_for(later)
+    wait_for(later)
     time.sleep(0.2)
     assert later.read_text().startswith("2")
     assert "permission denied" in later.read_text()
@@ -110,7 +104,7 @@ def test_another_invocations_accessor_and_lease_from_the_ledger_get_the_command_
         ],
         vault_env,
     )
-    _wait_for(up)
+    wait_for(up)
     # What the shared ledger tells every later step of the job: the accessor, the lease id.
     known = last_state(vault_env)
     accessor, (lease,) = known["accessor"], known["leases"]
@@ -150,7 +144,7 @@ def test_with_sys_leases_renew_in_the_policy_a_command_can_cut_anothers_lease(
         ],
         vault_env,
     )
-    _wait_for(up)
+    wait_for(up)
     (lease,) = last_state(vault_env)["leases"]
     cut = "call:PUT:sys/leases/renew:" + json.dumps({"lease_id": lease["lease_id"], "increment": 1})
     report = tmp_path / "hostile.json"

@@ -7,6 +7,7 @@ the dry run, bad options."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,16 @@ from nhi_invoke.sandbox.loopback import free_port
 from nhi_invoke.sandbox.openbao import call
 from nhi_invoke.sandbox.vault import IssuerTrust, VaultSandbox, VaultServers
 from tests.e2e.runs import ledger_events, run_nhi
-from tests.e2e.vault_runs import child, report_of, vault_env, vault_events, vault_run
+from tests.e2e.vault_runs import (
+    Background,
+    child,
+    report_of,
+    runs_begin,
+    vault_env,
+    vault_events,
+    vault_run,
+    wait_for,
+)
 from tests.net.tls import PrivateCa, TlsFront
 from tests.vault_fixtures import missing, openbao_missing, vault_http
 
@@ -201,6 +211,32 @@ def test_a_sealed_vault_is_69_saying_so(
     assert not report.exists()
 
 
+def test_a_vault_sealed_while_the_command_runs_leaves_the_token_recorded_as_expiring(
+    sandbox: dict[str, Any], vault_env: dict[str, str], tmp_path: Path
+) -> None:
+    if reason := openbao_missing():
+        missing(reason)
+    trust = IssuerTrust(
+        sandbox["oidc_issuer"], sandbox["oidc_jwks_url"], sandbox["environ"]["GITHUB_REPOSITORY"]
+    )
+    runs_begin()
+    with VaultServers(trust, database=False) as server:
+        up, sealed = tmp_path / "up", tmp_path / "sealed"
+        running = Background(
+            [*vault_run(server), *child(tmp_path / "r.json", f"touch:{up}", f"wait:{sealed}")],
+            vault_env,
+        )
+        wait_for(up)
+        call(server.address, "PUT", "sys/seal", server.root_token)
+        sealed.touch()
+        ended = running.wait()
+    assert ended.code == 0, ended.stderr  # the command's own code: it ran
+    (closed,) = vault_events(vault_env, "credential.expiring")
+    assert f"Vault at {server.address} is sealed" in closed["revocation_failure"]
+    assert closed["exposure_seconds"] > 0
+    assert "could not be revoked; it stays usable until" in ended.stderr
+
+
 def test_the_dry_run_shows_the_login_the_reads_and_the_ttl_without_contacting_vault(
     base_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -302,6 +338,24 @@ def test_vault_cacert_is_trusted_for_the_login_and_by_the_command(
     assert "Vault's TLS certificate at https://localhost:" in untrusted.stderr
     assert "fix: set VAULT_CACERT" in untrusted.stderr
     assert "after" not in _error_line(untrusted.stderr)  # not retried: it will not change
+
+
+def test_vault_capath_is_trusted_as_a_folder_of_hashed_certificates(
+    vault: VaultSandbox,
+    vault_tls: TlsFront,
+    private_ca: PrivateCa,
+    vault_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "cas"
+    folder.mkdir()
+    (folder / "private-ca.pem").write_bytes(private_ca.pem)
+    subprocess.run(["openssl", "rehash", str(folder)], check=True, capture_output=True)
+    report = tmp_path / "report.json"
+    args = ["run", "--step-id", "s", "--vault-addr", vault_tls.direct_url]
+    args += ["--vault-role", vault.role, "--vault-audience", vault.audience]
+    result = run_nhi([*args, *child(report)], vault_env | {"VAULT_CAPATH": str(folder)})
+    assert result.code == 0, result.stderr
 
 
 def test_vault_skip_verify_works_and_warns_loudly(

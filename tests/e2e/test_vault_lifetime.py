@@ -140,6 +140,20 @@ def test_the_roles_max_ttl_ends_renewal_and_the_ledger_says_when(
     assert closed["exposure_seconds"] == 0
 
 
+def test_a_longer_ttl_than_asked_for_is_cut_down_at_once(
+    vault: VaultSandbox, vault_env: dict[str, str], tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    result = run_nhi([*vault_run(vault), "--vault-ttl", "60", *child(report, "lookup")], vault_env)
+    assert result.code == 0, result.stderr
+    (lookup,) = report_of(report)["results"]
+    assert vault.token_ttl > 60  # the role gives 300 s
+    assert 50 < lookup["data"]["data"]["ttl"] <= 60
+    issued, cut = vault_events(vault_env, "credential.issued")[0], last_state(vault_env)
+    assert issued["ttl_seconds"] == cut["ttl_seconds"] == 60
+    assert cut["expires_at"] < issued["expires_at"]
+
+
 @dataclass(frozen=True)
 class Crashed:
     """An invocation whose nhi-invoke was killed with SIGKILL while its command ran."""

@@ -6,17 +6,18 @@ untouched. (docs/vault.md)"""
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nhi_invoke.sandbox.vault import DatabaseEngine, VaultSandbox
-from tests.e2e.runs import NHI, RUNS, Result, ledger_events, run_nhi
+from tests.e2e.runs import ledger_events, run_nhi
 from tests.e2e.vault_runs import (
+    Background,
     child,
     database_secrets,
     last_state,
@@ -25,6 +26,7 @@ from tests.e2e.vault_runs import (
     vault_env,
     vault_events,
     vault_run,
+    wait_for,
 )
 from tests.vault_fixtures import bao, database_roles, eventually, psql, vault_http
 
@@ -63,6 +65,7 @@ def test_the_command_reads_kv_through_its_variables_and_its_own_token_dies_with_
     assert lookup["code"] == 0, lookup["stderr"]
     data = lookup["data"]["data"]
     assert data["policies"] == [vault.policy]
+    assert data["display_name"] == f"jwt-repo:{vault.repository}:ref:refs/heads/main"  # jwt-<sub>
     assert data["meta"]["repository"] == vault.repository
     assert data["meta"]["run_id"] == vault_env["GITHUB_RUN_ID"]
     assert kv["code"] == 0, kv["stderr"]
@@ -124,28 +127,6 @@ def test_the_command_connects_with_a_dynamic_user_that_is_dropped_after_the_step
     assert "password authentication failed" in refused.stderr
 
 
-class Background:
-    """An `nhi-invoke run` started in the background (a step of another job, say)."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [NHI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-
-    def wait(self) -> Result:
-        stdout, stderr = self.process.communicate(timeout=120)
-        result = Result(self.process.returncode, stdout, stderr)
-        RUNS.append(result)  # the leak sweep reads it
-        return result
-
-
-def _wait_for(path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.05)
-
-
 def test_ending_one_invocation_leaves_an_overlapping_one_working(
     vault: VaultSandbox,
     vault_database: DatabaseEngine,
@@ -165,7 +146,7 @@ def test_ending_one_invocation_leaves_an_overlapping_one_working(
         ],
         vault_env,
     )
-    _wait_for(flags["a-up"])
+    wait_for(flags["a-up"])
     second = Background(
         [
             *vault_run(vault, *secrets),
@@ -180,7 +161,7 @@ def test_ending_one_invocation_leaves_an_overlapping_one_working(
         ],
         vault_env,
     )
-    _wait_for(flags["b-up"])
+    wait_for(flags["b-up"])
     flags["a-may-end"].touch()
     assert first.wait().code == 0
     a = report_of(tmp_path / "a.json")
@@ -311,7 +292,7 @@ def test_a_signal_to_nhi_invoke_still_revokes_the_token(
     running = Background(
         [*vault_run(vault), *child(tmp_path / "r.json", f"pid:{ready}")], vault_env
     )
-    _wait_for(ready)
+    wait_for(ready)
     running.process.send_signal(signal.SIGTERM)
     ended = running.wait()
     assert ended.code == 128 + signal.SIGTERM
@@ -321,3 +302,37 @@ def test_a_signal_to_nhi_invoke_still_revokes_the_token(
         "revoke-self"
     ]
     assert ledger_events(vault_env)[-1]["event"] == "invocation.finished"
+
+
+def test_values_that_are_not_strings_come_as_json_and_each_line_of_a_secret_is_masked(
+    vault: VaultSandbox, vault_env: dict[str, str], tmp_path: Path
+) -> None:
+    first, second = (f"line-{n}-{tmp_path.name[-6:]}" for n in ("one", "two"))
+    shapes = {"port": 5432, "hosts": ["a", "b"], "pem": f"{first}\n{second}"}
+    vault_http(vault.address, "POST", "kv1/ci/shapes", vault.root_token.reveal(), shapes)
+    report = tmp_path / "report.json"
+    secrets = [f"kv1/ci/shapes {field}" for field in ("port", "hosts", "pem")]
+    env = vault_env | {"NHI_TEST_SECRETS": "PORT,HOSTS,PEM"}
+    result = run_nhi([*vault_run(vault, *secrets), *child(report)], env)
+    assert result.code == 0, result.stderr
+    values = report_of(report)["values"]
+    assert (values["PORT"], values["HOSTS"], values["PEM"]) == ("5432", '["a","b"]', shapes["pem"])
+    assert {first, second} <= result.masked
+
+
+@pytest.mark.parametrize("ending", ["exit:3", "kill"])
+def test_the_commands_exit_code_comes_back_and_the_token_is_revoked_either_way(
+    vault: VaultSandbox, vault_env: dict[str, str], tmp_path: Path, home: Path, ending: str
+) -> None:
+    report = tmp_path / "report.json"
+    if ending == "kill":  # the command killed by a signal: 128 + 9
+        command = ["--", "sh", "-c", f"{shlex.join(child(report)[1:])} && kill -9 $$"]
+    else:
+        command = child(report, ending)
+    result = run_nhi([*vault_run(vault), *command], vault_env)
+    assert result.code == (3 if ending == "exit:3" else 128 + signal.SIGKILL), result.stderr
+    token = report_of(report)["values"]["VAULT_TOKEN"]
+    assert _lookup(vault, home, token).returncode == 2
+    assert [e["revocation"] for e in vault_events(vault_env, "credential.revoked")] == [
+        "revoke-self"
+    ]

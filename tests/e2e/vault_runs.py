@@ -5,6 +5,7 @@ readers of what an invocation left in the ledger."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from nhi_invoke.sandbox.vault import DatabaseEngine, VaultSandbox
-from tests.e2e.runs import FIRST_RUN_AT, ledger_events
+from tests.e2e.runs import FIRST_RUN_AT, NHI, RUNS, Result, ledger_events
 
 CHILD_VAULT = str(Path(__file__).with_name("child_vault.py"))
 
@@ -71,3 +72,25 @@ def last_state(env: dict[str, str]) -> dict[str, Any]:
     """The token's fields as the ledger last recorded them (issued, then each update)."""
     found = vault_events(env, "credential.updated") or vault_events(env, "credential.issued")
     return found[-1]
+
+
+class Background:
+    """An `nhi-invoke run` started in the background (a step of another job, say)."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [NHI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def wait(self) -> Result:
+        stdout, stderr = self.process.communicate(timeout=120)
+        result = Result(self.process.returncode, stdout, stderr)
+        RUNS.append(result)  # the leak sweep reads it
+        return result
+
+
+def wait_for(path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.05)

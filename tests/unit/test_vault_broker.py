@@ -289,3 +289,46 @@ def test_a_failed_renewal_is_tried_again_soon_and_a_refused_one_ends() -> None:
     _, warnings = revoked.renew()
     assert revoked.next_due() is None  # the token and, with it, its lease
     assert "it was revoked (by the command?) or has expired" in warnings[0]
+
+
+def test_a_leases_max_ttl_and_a_policy_without_lease_renewal_each_end_its_renewal() -> None:
+    clock = Clock()
+    clock.now = T0 + timedelta(seconds=20)
+    capped = _renewer([Answer(200, {"lease_duration": 25})], clock, lease=True)
+    changed, warnings = capped.renew()
+    assert changed
+    assert capped.leases[0].renew_at is None
+    assert warnings[0].startswith("warning: the lease reached its max TTL")
+    denied = _renewer(
+        [Answer(403, {"errors": ["1 error occurred:\n\t* permission denied\n\n"]})],
+        clock,
+        lease=True,
+    )
+    _, warnings = denied.renew()
+    assert denied.leases[0].ended == "the token's policies do not allow update on sys/leases/renew"
+    assert denied.held.renew_at is not None  # the token's own renewal goes on
+    assert len(warnings) == 1
+
+
+def test_a_token_vault_finds_expired_is_asked_for_again_once_then_is_65() -> None:
+    from nhi_invoke.brokers.vault.login import login  # noqa: PLC0415
+    from nhi_invoke.errors import TokenError  # noqa: PLC0415
+
+    stale = Answer(
+        400,
+        {
+            "errors": [
+                "error validating token: invalid expiration time (exp) claim: token is expired"
+            ]
+        },
+    )
+    api = ScriptedApi([stale, stale])
+    asked: list[bool] = []
+
+    def tokens(fresh: bool) -> str:
+        asked.append(fresh)
+        return "header.payload.signature"
+
+    with pytest.raises(TokenError, match="Vault refused the OIDC token as expired"):
+        login(api, tokens)
+    assert asked == [False, True]

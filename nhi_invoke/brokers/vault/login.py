@@ -85,17 +85,17 @@ def refusal(api: VaultApi, answer: Answer, jwt: str) -> NhiError:
                 "set --vault-audience to one of the role's bound_audiences (or add "
                 f"{plan.audience!r} to them)",
             )
+        if any(stale in lowered for stale in _STALE_TOKEN):
+            return TokenError(
+                f"Vault refused the OIDC token as expired or not yet valid: {detail}",
+                "check the clocks of the runner and of Vault",
+            )
         if "claim" in lowered or "bound" in lowered:
             return RefusedError(
                 f"Vault role {plan.role!r} refused the token's claims: {detail}"
                 + (f" (token {claims})" if claims else ""),
                 "the role's bound_claims (and bound_subject) must match these claims; "
                 "see docs/vault.md for a role bound to a repository",
-            )
-        if any(stale in lowered for stale in _STALE_TOKEN):
-            return TokenError(
-                f"Vault refused the OIDC token as expired or not yet valid: {detail}",
-                "check the clocks of the runner and of Vault",
             )
         return RefusedError(
             f"Vault refused the login to role {plan.role!r}: {detail}"

@@ -99,18 +99,6 @@ class Journal:
 
         return record
 
-    def current(self, grant: Grant) -> Grant:
-        """The grant as last recorded (renewed or updated since `grant` was handed out)."""
-        with self._lock:
-            return next(
-                (
-                    g
-                    for g in self.grants
-                    if g.fingerprint == grant.fingerprint and g.broker == grant.broker
-                ),
-                grant,
-            )
-
     def adopt(self, grants: Iterable[Grant]) -> None:
         """Take grants recorded earlier (by a crashed invocation) to release them."""
         with self._lock:

@@ -297,6 +297,10 @@ def test_the_dry_run_shows_the_login_the_reads_and_the_ttl_without_contacting_va
             ["--vault-role", "r", "--vault-addr", "ftp://v"],
             "--vault-addr='ftp://v' is not an http(s) base URL",
         ),
+        (
+            ["--vault-role", "r", "--vault-addr", "https://v:8200", "--serve"],
+            "--serve: the Vault broker cannot serve its credentials",
+        ),
     ],
 )
 def test_bad_vault_options_are_78_before_anything_is_asked(

@@ -332,3 +332,12 @@ def test_a_token_vault_finds_expired_is_asked_for_again_once_then_is_65() -> Non
     with pytest.raises(TokenError, match="Vault refused the OIDC token as expired"):
         login(api, tokens)
     assert asked == [False, True]
+
+
+def test_a_field_no_environment_variable_can_hold_is_refused() -> None:
+    from nhi_invoke.brokers.vault.reads import Answered, pick  # noqa: PLC0415
+
+    answered = Answered("kv/bin", {"blob": "a\x00b", "n": 3}, None, None)
+    assert pick(answered, (SecretRequest("kv/bin", "n", "N"),))["N"].reveal() == "3"
+    with pytest.raises(ConfigError, match="holds a NUL character"):
+        pick(answered, (SecretRequest("kv/bin", "blob", "BLOB"),))

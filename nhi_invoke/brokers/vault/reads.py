@@ -121,5 +121,11 @@ def pick(answered: Answered, requests: tuple[SecretRequest, ...]) -> dict[str, S
                 f"(its fields: {names})",
                 "check the field name in --vault-secret",
             )
-        values[request.variable] = Secret(_text(answered.fields[request.field]))
+        value = _text(answered.fields[request.field])
+        if "\x00" in value:  # no environment variable can hold it
+            raise ConfigError(
+                f"the field {request.field!r} of {answered.path} holds a NUL character",
+                "store it encoded (base64, say) and decode it in the command",
+            )
+        values[request.variable] = Secret(value)
     return values

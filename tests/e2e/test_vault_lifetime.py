@@ -4,7 +4,6 @@ accessor by `nhi-invoke revoke` given a token allowed to (or recorded with its e
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -28,6 +27,7 @@ from tests.e2e.vault_runs import (
     database_secrets,
     last_state,
     report_of,
+    revoke_outcomes,
     runs_begin,
     vault_env,
     vault_events,
@@ -214,7 +214,7 @@ def test_after_a_kill_revoke_with_an_operator_token_revokes_the_orphan_and_its_u
     assert crashed.user in database_roles(vault_database)
     result = run_nhi(["revoke", "--json", "--vault-token-file", str(root_token_file)], vault_env)
     assert result.code == 0, result.stderr
-    (outcome,) = json.loads(result.stdout)
+    (outcome,) = revoke_outcomes(result.stdout)
     assert outcome["invocation_id"] == crashed.invocation_id
     assert outcome["action"] == "revoked"
     assert outcome["detail"].startswith("revoke-accessor: accessor=")
@@ -235,7 +235,7 @@ def test_after_a_kill_revoke_without_a_token_records_the_ttl_as_the_exposure(
     crashed = _crash(vault, vault_env, tmp_path)
     result = run_nhi(["revoke", "--json"], vault_env)
     assert result.code == 0, result.stderr
-    (outcome,) = json.loads(result.stdout)
+    (outcome,) = revoke_outcomes(result.stdout)
     assert outcome["action"] == "expiring"
     assert "no Vault token to revoke it with" in outcome["detail"]
     assert "--vault-token-file" in outcome["detail"]

@@ -64,6 +64,14 @@ def database_secrets(database: DatabaseEngine) -> tuple[str, str]:
     return f"{creds} username | PGUSER", f"{creds} password | PGPASSWORD"
 
 
+def revoke_outcomes(stdout: str) -> list[dict[str, Any]]:
+    """`nhi-invoke revoke --json`'s outcomes: a list, or the list in a JSON envelope."""
+    data = json.loads(stdout)
+    if isinstance(data, list):
+        return data
+    return next(v for v in data.values() if isinstance(v, list))
+
+
 def vault_events(env: dict[str, str], event: str) -> list[dict[str, Any]]:
     return [e for e in ledger_events(env) if e["event"] == event and e.get("cloud") == "vault"]
 

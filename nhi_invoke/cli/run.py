@@ -110,10 +110,13 @@ class RunCommand(NhiCommand):
             formatter.write_dl(rest)
 
 
-def _parameter(option: Option) -> inspect.Parameter:
+def option_parameter(option: Option, *, with_sources: bool = False) -> inspect.Parameter:
+    """A declared option as a keyword parameter of a typer command (`run` draws its own help
+    from the registry; other commands show the sources in the option's help)."""
     flag = option.flag
     decls = (f"{flag}/--no-{flag[2:]}",) if option.kind is Kind.SWITCH else (flag,)
-    info = typer.Option(*decls, help=option.help, metavar=option.metavar, show_default=False)
+    text = help_text(option) if with_sources else option.help
+    info = typer.Option(*decls, help=text, metavar=option.metavar, show_default=False)
     return inspect.Parameter(
         option.name,
         inspect.Parameter.KEYWORD_ONLY,
@@ -123,7 +126,7 @@ def _parameter(option: Option) -> inspect.Parameter:
 
 
 def _signature() -> inspect.Signature:
-    declared = [_parameter(option) for option in settings.options(os.environ) if option.cli]
+    declared = [option_parameter(option) for option in settings.options(os.environ) if option.cli]
 
     def fixed(name: str, annotation: Any, default: Any) -> inspect.Parameter:
         return inspect.Parameter(

@@ -38,6 +38,7 @@ from nhi_invoke.ledger.records import (
 from nhi_invoke.ledger.store import Ledger
 
 if TYPE_CHECKING:
+    from nhi_invoke.invocation.renewal import Renewals
     from nhi_invoke.invocation.serve import CredentialHost
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, never a cloud or input problem
@@ -134,6 +135,7 @@ class Invocation:
         }
         self._started = time.monotonic()
         self._host: CredentialHost | None = None
+        self._renewals: Renewals | None = None
         self._closed: list[tuple[Grant, Release]] | None = None
         # Set by close() when ledger lines were lost: reported once, at the very end.
         self.unrecorded: RecordError | None = None
@@ -268,13 +270,26 @@ class Invocation:
         return env
 
     def command_started(self) -> None:
+        """The command is about to start: renew what needs renewing while it runs."""
         self.journal.child_running = True
         # The command runs: from now on nothing may stop cleanup, not even the ledger.
         self.journal.tolerant = True
+        if any(r.next_renewal() is not None for r in self.runtimes.values()):
+            from nhi_invoke.invocation.renewal import Renewals  # noqa: PLC0415
+
+            self._renewals = Renewals(
+                self.runtimes,
+                lambda name: self.journal.recorder(self.audiences[name][0]),
+                self.say,
+            )
+            self._renewals.start()
 
     def command_ended(self) -> None:
-        """The command is gone: its endpoints end with it, whatever it left running."""
+        """The command is gone: its endpoints and renewals end with it, whatever it left
+        running."""
         self.journal.child_running = False
+        if self._renewals is not None:
+            self._renewals.stop()
         if self._host is not None:
             self._host.stop()
 

@@ -18,7 +18,7 @@ from nhi_invoke import oidc
 from nhi_invoke.brokers.grants import Grant, GrantRecorder, TokenSupplier
 from nhi_invoke.ci.interface import Reporting, TokenSource
 from nhi_invoke.errors import NhiError
-from nhi_invoke.ledger.records import CredentialIssued, Record
+from nhi_invoke.ledger.records import CredentialIssued, CredentialUpdated, Record
 from nhi_invoke.ledger.store import Ledger
 
 
@@ -86,18 +86,35 @@ class Journal:
         return supply
 
     def recorder(self, audience: str) -> GrantRecorder:
-        """Records each grant as it is issued."""
+        """Records each grant as it is issued; a grant recorded again (the same broker and
+        fingerprint: renewed, or holding what was obtained with it since) replaces the one
+        recorded before, and the ledger records the change as `credential.updated`."""
 
         def record(grant: Grant) -> None:
             # Masked before anything else happens: nothing may print a secret unmasked.
             for secret in grant.secrets:
                 self.mask(secret.reveal())
-            if self.issued_purpose is not None:
-                grant = dataclasses.replace(grant, purpose=self.issued_purpose)
             with self._lock:
-                self.grants.append(grant)
+                known = next(
+                    (
+                        i
+                        for i, g in enumerate(self.grants)
+                        if g.fingerprint == grant.fingerprint and g.broker == grant.broker
+                    ),
+                    None,
+                )
+                if known is not None:
+                    grant = dataclasses.replace(grant, purpose=self.grants[known].purpose)
+                    self.grants[known] = grant
+                else:
+                    if self.issued_purpose is not None:
+                        grant = dataclasses.replace(grant, purpose=self.issued_purpose)
+                    self.grants.append(grant)
                 oidc_record = self._token_records.get(audience, {})
-            self.write(CredentialIssued.of(grant, oidc_record))
+            if known is not None:
+                self.write(CredentialUpdated.of(grant))
+            else:
+                self.write(CredentialIssued.of(grant, oidc_record))
 
         return record
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from nhi_invoke import brokers, settings
 from nhi_invoke.brokers.grants import Grant, Release
@@ -27,6 +28,7 @@ from nhi_invoke.ledger import history, path_for, store
 from nhi_invoke.ledger import key as ledger_key
 from nhi_invoke.ledger.records import InvocationFinished, InvocationStarted
 from nhi_invoke.retry import RetryPolicy
+from nhi_invoke.settings.option import Option, OptionValues
 
 RECOVERED_BY = "nhi-invoke revoke"
 RECOVERY_ENTRY = "recovery-entry"  # a credential recovery itself issued, to revoke with
@@ -39,6 +41,8 @@ class RecoveryRequest:
     token_file: str | None
     token_env: str | None
     ledger_key_file: str | None = None
+    # The brokers' `recovery_options`, by option name (flags of `nhi-invoke revoke`).
+    given: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,11 @@ class _Recovery:
         reporting: Reporting,
         path: str,
         key: ledger_key.LedgerKey | None,
+        values: OptionValues,
     ) -> None:
         self.environ = environ
         self.key = key
+        self.values = values
         self.source = source
         self.reporting = reporting
         self.path = path
@@ -90,7 +96,7 @@ class _Recovery:
         for name, fields in (started.plans if started else {}).items():
             declared = brokers.declaration(name, self.environ)
             plan: BrokerPlan | None = (
-                declared.recovery_plan(fields, self.environ) if declared else None
+                declared.recovery_plan_with(fields, self.environ, self.values) if declared else None
             )
             if declared is None or plan is None:
                 continue  # its credentials are recorded with their expiry
@@ -130,8 +136,14 @@ def _outcome(invocation_id: str, grant: Grant, release: Release) -> Outcome:
     elif release.revoked:
         detail = f"{release.method}: {how}" if how else release.method
     else:
-        detail = f"expires {moment(grant.expires_at)}"
+        reason = release.detail.get("reason")
+        detail = f"expires {moment(grant.expires_at)}" + (f" ({reason})" if reason else "")
     return Outcome(invocation_id, grant.principal, action, detail, release.error)
+
+
+def recovery_options(environ: Mapping[str, str]) -> tuple[Option, ...]:
+    """The options `nhi-invoke revoke` takes for the brokers (never from a config file)."""
+    return tuple(o for d in brokers.declarations(environ) for o in d.recovery_options)
 
 
 def recover(
@@ -161,7 +173,9 @@ def recover(
         policy=RetryPolicy(),
     )
     reporting = provider.reporting(environ) if provider is not None else NoReporting()
-    recovery = _Recovery(environ, source, reporting, path, key)
+    options = {o.name: o for o in recovery_options(environ)}
+    values = OptionValues(options, request.given, environ, {}, "")
+    recovery = _Recovery(environ, source, reporting, path, key, values)
     outcomes: list[Outcome] = []
     for invocation in found:
         if request.invocation is not None and invocation.invocation_id != request.invocation:

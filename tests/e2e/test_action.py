@@ -325,3 +325,42 @@ def test_the_installed_environment_is_read_only_and_built_from_the_lock(
         lock.replace("_", "-").replace(".", "-") for lock in locked
     }
     assert extra == set()  # nothing but the lock, pip itself and nhi-invoke
+
+
+def test_the_action_gives_the_script_a_vault_token_and_secrets_revoked_after_it(
+    runner_env: dict[str, str], vault: Any, tmp_path: Path
+) -> None:
+    from tests.e2e.vault_runs import CHILD_VAULT  # noqa: PLC0415
+    from tests.vault_fixtures import bao  # noqa: PLC0415
+
+    report = tmp_path / "report.json"
+    run = run_action(
+        ROOT,
+        {
+            "run": f'"{sys.executable}" "{CHILD_VAULT}" "{report}" lookup',
+            "step-id": "read-secrets",
+            "vault-addr": vault.address,
+            "vault-role": vault.role,
+            "vault-secrets": (
+                f"{vault.kv2.api_path} api_key | DEPLOY_KEY ;\n"
+                f"{vault.kv1.api_path} password | LEGACY_PASSWORD\n"
+            ),
+        },
+        runner_env | {"NHI_TEST_BAO": vault.binary},
+        tmp_path,
+    )
+    assert run.exit_code == 0, run.log
+    seen = json.loads(report.read_text())
+    assert seen["values"]["DEPLOY_KEY"] == vault.kv2.fields["api_key"].reveal()
+    assert seen["values"]["LEGACY_PASSWORD"] == vault.kv1.fields["password"].reveal()
+    assert seen["results"][0]["code"] == 0
+    masked = {
+        line.removeprefix("::add-mask::")
+        for line in run.log.splitlines()
+        if line.startswith("::add-mask::")
+    }
+    assert set(seen["secrets"]) <= masked
+    token = seen["values"]["VAULT_TOKEN"]
+    assert bao(vault, tmp_path, "token", "lookup", token=token).returncode == 2
+    assert run.outputs["invocation-id"]
+    assert Path(runner_env["GITHUB_ENV"]).read_text() == ""

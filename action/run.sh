@@ -14,6 +14,11 @@ if [[ -z "${NHI_STEP_ID:-}" ]]; then
   echo "::notice title=nhi-invoke::no step-id input: the session is named after the job '$GITHUB_JOB'"
 fi
 export NHI_STEP_ID
+# aws-revoke's default ("false") is the action's, not the caller's: a step without an AWS role
+# would otherwise be refused for an AWS option given without --aws-role-arn.
+if [[ -z "${NHI_AWS_ROLE_ARN:-}" && "${NHI_AWS_REVOKE:-}" == false ]]; then
+  unset NHI_AWS_REVOKE
+fi
 export NHI_LEDGER="${NHI_LEDGER:-$RUNNER_TEMP/nhi-invoke/ledger.jsonl}"
 
 args=(run --step-outputs)

@@ -159,7 +159,10 @@ def _argv(text: str, env: Mapping[str, str]) -> tuple[str, ...]:
     for stop in (">", ">>", "<", "2>", "2>&1"):
         if stop in words:
             words = words[: words.index(stop)]
-    return tuple(_expand(w, env) for w in words[1:])
+    # After `--` the words are the user's command's: its variables (often quoted for the
+    # command's own shell, `sh -c 'test -n "$KEY"'`) are the command's to expand.
+    end = words.index("--") if "--" in words else len(words)
+    return tuple(_expand(w, env) for w in words[1:end]) + tuple(words[end:])
 
 
 def _document(where: str, text: str, env: Mapping[str, str], **extra: Any) -> Documented:

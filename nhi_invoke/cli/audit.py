@@ -41,6 +41,11 @@ def _ledger(path: str | None) -> str:
     from nhi_invoke.ledger import path_for  # noqa: PLC0415
 
     found = path_for(path, os.environ)
+    if os.path.isdir(found):
+        raise ConfigError(
+            f"cannot read the ledger {found}: Is a directory",
+            "pass the ledger file's path (the folder holds it: e.g. ledger.jsonl inside it)",
+        )
     if not os.path.isfile(found):
         where = "the ledger" if path else "the ledger (NHI_LEDGER, or the one `run` writes)"
         sandbox = os.path.join(os.path.dirname(found), "sandbox-ledger.jsonl")

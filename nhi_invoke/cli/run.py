@@ -111,7 +111,7 @@ class RunCommand(NhiCommand):
 
 
 def option_parameter(option: Option, *, with_sources: bool = False) -> inspect.Parameter:
-    """A declared option as a keyword parameter of a typer command (`run` draws its own help
+    """A declared option as a keyword parameter of a typer command (`run` builds its own help
     from the registry; other commands show the sources in the option's help)."""
     flag = option.flag
     decls = (f"{flag}/--no-{flag[2:]}",) if option.kind is Kind.SWITCH else (flag,)

@@ -268,7 +268,10 @@ def test_the_dry_run_shows_the_login_the_reads_and_the_ttl_without_contacting_va
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--vault-secret", "secret/data/x key"], "--vault-secret is given but no --vault-role"),
+        (
+            ["--vault-secret", "secret/data/x key"],
+            "--vault-secret is given (by --vault-secret) but --vault-role is not",
+        ),
         (["--vault-role", "r"], "--vault-role is given but no Vault address"),
         (
             ["--vault-role", "r", "--vault-addr", "https://v:8200", "--vault-ttl", "5"],

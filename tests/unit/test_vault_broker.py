@@ -23,10 +23,12 @@ from nhi_invoke.brokers.vault.secret_requests import (
     parse_all,
     split_entries,
 )
+from nhi_invoke.ci.interface import LOCAL
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.retry import Retryable, RetryOutcome, RetryPolicy
 from nhi_invoke.settings import by_name
 from nhi_invoke.settings.option import OptionValues
+from nhi_invoke.settings.resolve import resolve
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
@@ -105,8 +107,18 @@ def test_the_role_asks_for_vault_and_the_address_falls_back_to_vault_addr() -> N
 
 
 def test_vault_options_given_to_nhi_invoke_without_a_role_are_refused() -> None:
-    with pytest.raises(ConfigError, match="--vault-namespace is given but no --vault-role"):
-        _settings({}, {"NHI_VAULT_NAMESPACE": "team"})
+    with pytest.raises(
+        ConfigError,
+        match=r"--vault-namespace is given \(by NHI_VAULT_NAMESPACE\) but --vault-role is not",
+    ):
+        resolve(
+            {"aws_role_arn": "arn:aws:iam::123456789012:role/r"},
+            {"NHI_VAULT_NAMESPACE": "team"},
+            LOCAL,
+            "/x",
+        )
+    # A runner's own VAULT_NAMESPACE is for other tools: no Vault, no error.
+    assert _settings({}, {"VAULT_NAMESPACE": "team"}) is None
 
 
 def test_the_secrets_come_from_a_multi_line_variable() -> None:

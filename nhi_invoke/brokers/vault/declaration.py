@@ -139,15 +139,6 @@ RECOVERY_OPTIONS = (
 )
 
 
-def _explicit(values: OptionValues, name: str) -> bool:
-    """Given to this invocation (a flag, an NHI_ variable): not Vault's own variables, which
-    a runner sets for other tools, nor nhi-invoke.toml's defaults for every step."""
-    found = values.found(name)
-    return found is not None and (
-        found[1].origin is Origin.FLAG or found[1].label.startswith("NHI_")
-    )
-
-
 def _recovery_token(values: OptionValues, environ: Mapping[str, str]) -> tuple[Secret, str] | None:
     """The token to revoke by accessor with, and where it came from (never the token)."""
     path = values.get("vault_token_file") if "vault_token_file" in values.options else None
@@ -180,14 +171,9 @@ class VaultDeclaration(BrokerDeclaration[VaultSettings]):
     emulator = "nhi_invoke.sandbox.vault_emulator"
 
     def settings(self, values: OptionValues, environ: Mapping[str, str]) -> VaultSettings | None:
-        # The role asks for Vault: a runner's VAULT_ADDR alone does not.
+        # The role asks for Vault: a runner's VAULT_ADDR alone does not (settings/resolve.py
+        # stops on Vault options given for this step without it).
         if not values.is_given("vault_role"):
-            explicit = next((o for o in OPTIONS if _explicit(values, o.name)), None)
-            if explicit is not None:
-                raise ConfigError(
-                    f"{explicit.flag} is given but no --vault-role",
-                    "pass --vault-role with the JWT auth role to log in with",
-                )
             return None
         address = values.get("vault_addr")
         if address is None:

@@ -15,14 +15,18 @@ ALWAYS_SET = ("NHI_INVOCATION_ID", "NHI_STEP_ID", ACTIVE_VARIABLE)
 # a proxy (which would see the endpoints' secret path): both spellings, as the SDKs read both.
 NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
 LOOPBACK = ("127.0.0.1", "localhost")
-# The ledger's HMAC key: a command holding it could forge ledger lines.
-ALWAYS_REMOVED = ("NHI_LEDGER_KEY",)
+# The ledger's HMAC key (and where it is read from): a command holding it could forge
+# ledger lines.
+ALWAYS_REMOVED = ("NHI_LEDGER_KEY", "NHI_LEDGER_KEY_FILE")
 
 
 def names_set(plans: Sequence[BrokerPlan], *, served: bool = False) -> tuple[str, ...]:
     """The variables the child will be given, for the plan."""
-    names = [name for p in plans for name in p.child_variables().names(served=served)]
-    return (*names, *(NO_PROXY_VARIABLES if served else ()), *ALWAYS_SET)
+    names = [
+        name for p in plans for name in p.child_variables().names(served=served or p.always_served)
+    ]
+    endpoint = served or any(p.always_served for p in plans)
+    return (*names, *(NO_PROXY_VARIABLES if endpoint else ()), *ALWAYS_SET)
 
 
 def exempt_loopback(env: dict[str, str]) -> None:
@@ -67,8 +71,8 @@ def build(
     configured: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, str]:
     """The parent's environment, cleaned of other identities, plus this invocation's: each
-    broker's credentials (`grants`, by broker name) or, with --serve, where to fetch them
-    (`served`, by broker name), and where its tools' private configuration is
+    broker's credentials (`grants`, by broker name) or, for a broker that is served, where to
+    fetch them (`served`, by broker name), and where its tools' private configuration is
     (`configured`, by broker name)."""
     variables = [p.child_variables() for p in plans]
     stripped = tuple(token_variables)
@@ -77,7 +81,7 @@ def build(
         env.update(
             plan.child_environment(
                 grants.get(plan.broker, ()),
-                served.get(plan.broker, {}) if served is not None else None,
+                served.get(plan.broker) if served is not None else None,
             )
         )
     for configuration in (configured or {}).values():

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from nhi_invoke.brokers.grants import Grant
+from nhi_invoke.brokers.grants import Grant, GrantRecorder, TokenSupplier
 from nhi_invoke.diagnostics import Log
 from nhi_invoke.errors import NhiError, UnavailableError
 
@@ -47,10 +47,15 @@ class Refresher:
         issue: Callable[[], Grant],
         margin_seconds: float,
         *,
+        tokens: TokenSupplier,
+        record: GrantRecorder,
         wait_seconds: float = 60.0,
     ) -> None:
         self._current = first
         self._issue = issue
+        # For endpoints that issue further grants themselves (see `CurrentGrant`).
+        self.tokens = tokens
+        self.record = record
         self.margin_seconds = margin_seconds
         self.wait_seconds = wait_seconds  # the longest a request waits for an expired one
         self.reissued = 0

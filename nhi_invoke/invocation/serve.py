@@ -6,6 +6,9 @@ metadata server…), below `/<random path>/<broker name>` on 127.0.0.1. The host
 first credentials are issued and stopped the moment the command exits. Each credential is
 re-issued ahead of its expiry by a `Refresher` (`refresh.py`), so that an answer never waits
 for an exchange. A client that hangs up before its answer is written is nobody's error.
+
+It serves every broker under `--serve`, and without it the brokers whose plan is
+`always_served` (a cloud whose SDKs read tokens from an endpoint and from no variable).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import secrets
 import sys
 import threading
 import traceback
+import urllib.parse
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,7 +36,11 @@ class CredentialHost:
         self.endpoints = dict(endpoints)  # by broker name
         self.secret_path = "/" + secrets.token_urlsafe(24)
         self._server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # `stop()` waits for the loop to notice, which it does once per poll: at the default
+        # 0.5 s every served command would end half a second late.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._stopped = False
 
     @property
@@ -47,7 +55,7 @@ class CredentialHost:
     def secrets(self) -> tuple[str, ...]:
         """Every secret of the host the command is given: the random path, and each
         endpoint's own (an authorization token…), to be masked wherever the CI shows output."""
-        own = (s for endpoint in self.endpoints.values() for s in endpoint.secrets)
+        own = (s.reveal() for endpoint in self.endpoints.values() for s in endpoint.secrets())
         return (self.secret_path.lstrip("/"), *own)
 
     def environments(self) -> dict[str, dict[str, str]]:
@@ -65,8 +73,10 @@ class CredentialHost:
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
+        for endpoint in self.endpoints.values():
+            endpoint.close()
 
-    def _reply(self, path: str, headers: Mapping[str, str]) -> Reply:
+    def _reply(self, path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         if not path.startswith(self.secret_path + "/"):
             return Reply(404, "text/plain", "not found")
         name, _, rest = path[len(self.secret_path) + 1 :].partition("/")
@@ -74,7 +84,7 @@ class CredentialHost:
         if endpoint is None:
             return Reply(404, "text/plain", "not found")
         try:
-            return endpoint.handle(f"/{rest}" if rest else "", headers)
+            return endpoint.handle(f"/{rest}" if rest else "", headers, query)
         except NhiError as error:
             # The command's SDK shows this; it names the failure, never a secret.
             return Reply(503, "text/plain", error.one_line())
@@ -90,10 +100,11 @@ class CredentialHost:
                 """Silent: request lines would show the secret path."""
 
             def do_GET(self) -> None:
-                path, _, _query = self.path.partition("?")
+                path, _, raw_query = self.path.partition("?")
                 # Header names are case-insensitive: endpoints look them up in Title-Case.
                 headers = {k.title(): v for k, v in self.headers.items()}
-                reply = host._reply(path, headers)
+                query = {k: v[0] for k, v in urllib.parse.parse_qs(raw_query).items()}
+                reply = host._reply(path, headers, query)
                 data = reply.body.encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)

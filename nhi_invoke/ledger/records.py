@@ -168,6 +168,32 @@ class CredentialIssued(NamedTuple):
         )
 
 
+class CredentialUpdated(NamedTuple):
+    """A credential as it is after a change (renewed, or what was obtained with it since):
+    the fields of `credential.issued` as they are now. The last update of a credential holds."""
+
+    now: CredentialIssued
+
+    @property
+    def event(self) -> str:
+        return "credential.updated"
+
+    @property
+    def fingerprint(self) -> str:
+        return self.now.fingerprint
+
+    @classmethod
+    def of(cls, grant: Grant) -> CredentialUpdated:
+        return cls(CredentialIssued.of(grant, None))
+
+    def fields(self) -> dict[str, Any]:
+        return self.now.fields()
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> CredentialUpdated:
+        return cls(CredentialIssued.from_fields(fields))
+
+
 _CLOSING_FIELDS = (
     "cloud",
     "purpose",
@@ -325,6 +351,7 @@ class ErrorRecorded(NamedTuple):
 Record = (
     InvocationStarted
     | CredentialIssued
+    | CredentialUpdated
     | CredentialClosed
     | CommandExited
     | InvocationFinished
@@ -333,6 +360,7 @@ Record = (
 _READERS: Mapping[str, Any] = {
     "invocation.started": InvocationStarted.from_fields,
     "credential.issued": CredentialIssued.from_fields,
+    "credential.updated": CredentialUpdated.from_fields,
     "credential.revoked": CredentialClosed.from_fields,
     "credential.expiring": CredentialClosed.from_fields,
     "command.exited": CommandExited.from_fields,

@@ -6,9 +6,10 @@ send event), so network behaviour is decided here and nowhere else:
 
 - proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (either case) as the SDKs read them,
   CONNECT tunnels for https, credentials in the proxy URL sent as `Proxy-Authorization`;
-- CAs: `--ca-bundle` for everything, else the CA-bundle variables the caller's SDK honours
-  (`REQUESTS_CA_BUNDLE` unless a broker names its own), else `SSL_CERT_FILE`, else the
-  system's;
+- CAs: a service's own TLS settings where its CLI has them (`Tls`, given by the broker that
+  reads them), else `--ca-bundle` for
+  everything, else the CA-bundle variables the caller's SDK honours (`REQUESTS_CA_BUNDLE`
+  unless a broker names its own), else `SSL_CERT_FILE`, else the system's;
 - timeouts bounded by the retry deadline; one kept-alive connection per host and proxy;
 - a TLS or proxy failure as one line naming the host, the proxy and the CA setting.
 
@@ -24,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from nhi_invoke import __version__
 from nhi_invoke.retry import remaining
@@ -45,10 +46,22 @@ __all__ = [
     "MAX_BODY_BYTES",
     "USER_AGENT",
     "Response",
+    "Tls",
     "current",
     "request",
     "use",
 ]
+
+
+class Tls(NamedTuple):
+    """TLS settings for one service whose own clients read them from variables of their own
+    (a CA bundle, a folder of CAs, "skip verification"), so that nhi-invoke trusts what the
+    service's CLI trusts; they win over `--ca-bundle` and the general variables."""
+
+    ca_file: str | None = None  # a PEM bundle
+    ca_path: str | None = None  # a folder of hashed PEM certificates (c_rehash)
+    verify: bool = True  # False: no certificate or hostname check at all
+    label: str = "the service's CA settings"  # for messages: which settings applied
 
 
 @dataclass(frozen=True)
@@ -99,13 +112,14 @@ def request(
     headers: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ca_variables: tuple[str, ...] = GENERAL_CA_VARIABLES,
+    tls: Tls | None = None,
 ) -> Response:
     """Send one request; a transient failure raises `Retryable`, any response returns.
 
     `ca_variables` are the CA-bundle variables this call honours, as its SDK would (a
     broker whose SDK reads its own variable passes it). A certificate nobody trusts, or a
     proxy that refuses its credentials, raises an `NhiError` at once: retrying would not
-    help.
+    help. `tls`: the service's own TLS settings (used instead of `ca_variables` when given).
     """
     return current().send(
         method,
@@ -114,4 +128,5 @@ def request(
         headers=headers or {},
         timeout=remaining(timeout),
         ca_variables=ca_variables,
+        tls=tls,
     )

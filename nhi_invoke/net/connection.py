@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Mapping
 
 from nhi_invoke.errors import ConfigError, NhiError, UnavailableError
-from nhi_invoke.net import MAX_BODY_BYTES, USER_AGENT, Response
+from nhi_invoke.net import MAX_BODY_BYTES, USER_AGENT, Response, Tls
 from nhi_invoke.net.environment import (
     CA_BUNDLE_VARIABLE,
     CaBundle,
@@ -36,7 +36,7 @@ IDLE_SECONDS = 4.0
 # What a reused connection the server has closed raises before any answer arrives.
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
-_Key = tuple[str, str, int, str | None, str | None, str | None]
+_Key = tuple[str, str, int, str | None, str | None, str | None, bool | None]
 
 
 class Network:
@@ -44,7 +44,7 @@ class Network:
 
     def __init__(self, environ: Mapping[str, str], bundle: CaBundle | None = None) -> None:
         self.environment = NetworkEnvironment(environ, bundle)
-        self._contexts: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+        self._contexts: dict[tuple[str | None, str | None, bool], ssl.SSLContext] = {}
         self._idle: dict[_Key, list[tuple[http.client.HTTPConnection, float]]] = {}
         self._lock = threading.Lock()
 
@@ -75,6 +75,7 @@ class Network:
         headers: Mapping[str, str],
         timeout: float,
         ca_variables: tuple[str, ...],
+        tls: Tls | None = None,
     ) -> Response:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -82,7 +83,13 @@ class Network:
         host = parts.hostname
         port = parts.port or default_port(parts.scheme)
         proxy = self.environment.proxy_for(parts.scheme, parts.netloc)
-        trust = self.environment.trust_for(ca_variables) if parts.scheme == "https" else None
+        trust = None
+        if parts.scheme == "https":
+            trust = (
+                self.environment.trust_for(ca_variables)
+                if tls is None or tls == Tls(label=tls.label)
+                else Trust(tls.ca_file, tls.ca_path, tls.label, (), tls.verify)
+            )
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         sent = {"User-Agent": USER_AGENT, **headers}
         if proxy is not None and parts.scheme == "http":
@@ -98,6 +105,7 @@ class Network:
             proxy.display if proxy else None,
             trust.cafile if trust else None,
             trust.capath if trust else None,
+            trust.verify if trust else None,
         )
         connection = self._take(key)
         if connection is not None:
@@ -174,10 +182,16 @@ class Network:
     def _context(self, trust: Trust) -> ssl.SSLContext:
         """The TLS context trusting `trust`'s CAs, made once per network (loading a bundle
         costs milliseconds)."""
-        key = (trust.cafile, trust.capath)
+        key = (trust.cafile, trust.capath, trust.verify)
         with self._lock:
             context = self._contexts.get(key)
             if context is not None:
+                return context
+            if not trust.verify:  # the service's own "skip verification" (VAULT_SKIP_VERIFY)
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                self._contexts[key] = context
                 return context
             try:
                 context = ssl.create_default_context(cafile=trust.cafile, capath=trust.capath)

@@ -83,6 +83,7 @@ class Trust(NamedTuple):
     capath: str | None
     label: str  # "REQUESTS_CA_BUNDLE=/etc/ca.pem", "the system's CAs"…
     variables: tuple[str, ...]  # the variables that would have applied, for hints
+    verify: bool = True  # False only when the service's own settings say so
 
 
 def environment_proxies(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:

@@ -14,12 +14,12 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
-from nhi_invoke import brokers
+from nhi_invoke import brokers, install_hint
 from nhi_invoke.ci.interface import NoReporting
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.invocation.prepare import RunRequest, prepare
@@ -78,22 +78,41 @@ class Emulators:
     """The OIDC issuer and every broker's emulator, started and stopped together.
 
     `also` names emulators to start beyond the brokers' own (name -> module with
-    `create(issuer)`): services the tests need before a broker for them exists.
+    `create(issuer)`): services the tests need before a broker for them exists. `only`
+    starts just the named ones (the brokers a command uses), and each of them must start;
+    without it, one that cannot start here (its server is not installed) is left out, and
+    `left_out` says why.
     """
 
-    def __init__(self, environ: Mapping[str, str], also: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        also: Mapping[str, str] | None = None,
+        only: Collection[str] | None = None,
+    ) -> None:
         self.issuer = OidcIssuer()
+        modules = emulated(environ) | dict(also or {})
+        self.required = only is not None
         self.emulators: dict[str, Emulator] = {
             name: importlib.import_module(module).create(self.issuer)
-            for name, module in (emulated(environ) | dict(also or {})).items()
+            for name, module in modules.items()
+            if only is None or name in only
         }
+        self.left_out: dict[str, str] = {}
 
     def __enter__(self) -> Emulators:
         self.issuer.start()
         started: list[Emulator] = []
         try:
-            for emulator in self.emulators.values():
-                emulator.start()
+            for name, emulator in list(self.emulators.items()):
+                try:
+                    emulator.start()
+                except ConfigError as missing:
+                    if self.required:
+                        raise
+                    self.left_out[name] = missing.one_line()
+                    del self.emulators[name]
+                    continue
                 started.append(emulator)
         except BaseException:
             for emulator in reversed(started):
@@ -135,6 +154,7 @@ class Emulators:
     def announce(self) -> str:
         lines = [f"sandbox: OIDC issuer (GitHub token protocol) at {self.issuer.url}"]
         lines += [f"sandbox: {e.announce()}" for e in self.emulators.values()]
+        lines += [f"sandbox: no {name} emulator: {why}" for name, why in self.left_out.items()]
         return "\n".join(lines)
 
 
@@ -146,12 +166,15 @@ def _write_private(path: str, text: str) -> None:
 
 def sandbox(request: SandboxRequest) -> int:
     """Run the command through `run` against the emulators, or serve them until a signal."""
+    # A command starts only the emulators of the identities it gets; serving, all of them.
+    first = tuple(emulated(os.environ))[:1]
+    only = (request.brokers or first) if request.command else (request.brokers or None)
     try:
-        emulators = Emulators(os.environ)
+        emulators = Emulators(os.environ, only=only)
     except ModuleNotFoundError as missing:
         raise ConfigError(
             f"the sandbox needs {missing.name}, which is not installed",
-            "pip install 'nhi-invoke[sandbox]'",
+            install_hint("sandbox"),
         ) from missing
     with emulators:
         if not request.quiet:

@@ -73,7 +73,7 @@ PATHS = [
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("headers", [FLAVOR, {}])
 def test_every_answer_carries_metadata_flavor(path: str, headers: dict[str, str]) -> None:
-    reply = _server().handle(path, headers)
+    reply = _server().handle(path, headers, {})
     assert reply.headers.get("Metadata-Flavor") == "Google"
     if not headers:
         assert reply.status in (403, 404)
@@ -92,9 +92,11 @@ def test_every_answer_carries_metadata_flavor(path: str, headers: dict[str, str]
 def test_the_project_is_given_else_the_service_accounts(
     account: str | None, project: str | None, served: str | None
 ) -> None:
-    reply = _server(_plan(account, project)).handle(PREFIX + "project/project-id", FLAVOR)
+    reply = _server(_plan(account, project)).handle(PREFIX + "project/project-id", FLAVOR, {})
     assert (reply.status, reply.body) == ((200, served) if served else (404, "not found"))
-    number = _server(_plan(account, project)).handle(PREFIX + "project/numeric-project-id", FLAVOR)
+    number = _server(_plan(account, project)).handle(
+        PREFIX + "project/numeric-project-id", FLAVOR, {}
+    )
     assert (number.status, number.body) == (200, "42")  # gcloud wants digits here
 
 
@@ -102,25 +104,27 @@ def test_the_accounts_items_by_alias_and_by_email() -> None:
     server = _server()
     for alias in ("default", ACCOUNT):
         base = f"{PREFIX}instance/service-accounts/{alias}/"
-        assert server.handle(base + "email", FLAVOR).body == ACCOUNT
-        assert server.handle(base + "scopes", FLAVOR).body.splitlines() == list(_plan().scopes)
-        token = json.loads(server.handle(base + "token", FLAVOR).body)
+        assert server.handle(base + "email", FLAVOR, {}).body == ACCOUNT
+        assert server.handle(base + "scopes", FLAVOR, {}).body.splitlines() == list(_plan().scopes)
+        token = json.loads(server.handle(base + "token", FLAVOR, {}).body)
         assert token["access_token"] == "ya29.served"
         assert 590 <= token["expires_in"] <= 600
-        listing = json.loads(server.handle(base, FLAVOR).body)
+        listing = json.loads(server.handle(base, FLAVOR, {}).body)
         assert listing == {"aliases": ["default"], "email": ACCOUNT, "scopes": list(_plan().scopes)}
-    accounts = server.handle(PREFIX + "instance/service-accounts/", FLAVOR)
+    accounts = server.handle(PREFIX + "instance/service-accounts/", FLAVOR, {})
     assert accounts.body.splitlines() == ["default/", f"{ACCOUNT}/"]
 
 
 def test_identity_tokens_are_refused_with_a_reason() -> None:
-    reply = _server().handle(PREFIX + "instance/service-accounts/default/identity", FLAVOR)
+    reply = _server().handle(PREFIX + "instance/service-accounts/default/identity", FLAVOR, {})
     assert reply.status == 404
     assert "serves no identity tokens" in reply.body
 
 
 def test_the_universe_domain() -> None:
-    assert _server().handle(PREFIX + "universe/universe-domain", FLAVOR).body == "googleapis.com"
+    assert (
+        _server().handle(PREFIX + "universe/universe-domain", FLAVOR, {}).body == "googleapis.com"
+    )
 
 
 def test_a_served_project_needs_no_project_option() -> None:

@@ -17,8 +17,21 @@ from nhi_invoke import diagnostics
 from nhi_invoke.brokers.grants import CHILD, Grant
 from nhi_invoke.brokers.serving import Endpoint, Reply
 from nhi_invoke.errors import RefusedError
-from nhi_invoke.invocation.refresh import Refresher
+from nhi_invoke.invocation.refresh import Refresher as _Refresher
 from nhi_invoke.invocation.serve import CredentialHost
+
+
+def _no_token(fresh: bool) -> str:
+    raise AssertionError("these endpoints issue no grants of their own")
+
+
+def Refresher(  # the class, with the keywords these tests do not use
+    first: Grant, issue: Callable[[], Grant], margin_seconds: float, **extra: float
+) -> _Refresher:
+    return _Refresher(
+        first, issue, margin_seconds, tokens=_no_token, record=lambda grant: None, **extra
+    )
+
 
 WAIT = 20.0  # the longest any condition below may take on a loaded machine
 
@@ -154,7 +167,7 @@ class _SlowEndpoint(Endpoint):
     def environment(self, base_url: str) -> dict[str, str]:
         return {"URL": base_url}
 
-    def handle(self, path: str, headers: Mapping[str, str]) -> Reply:
+    def handle(self, path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         time.sleep(0.3)  # the client has hung up by now
         return Reply(200, "text/plain", "x" * 200_000)
 

@@ -186,6 +186,7 @@ def test_ledger_defaults_to_runner_temp_on_github() -> None:
 
 
 PROVIDER = "projects/42/locations/global/workloadIdentityPools/ci-pool/providers/github"
+ACCOUNT = "deployer@my-project.iam.gserviceaccount.com"
 
 
 def test_gcp_settings_have_defaults_and_endpoints() -> None:
@@ -206,9 +207,35 @@ def test_gcp_settings_have_defaults_and_endpoints() -> None:
             flags(gcp_provider="projects/x/locations/global/workloadIdentityPools/p/providers/q"),
             "workload identity provider",
         ),
-        (flags(gcp_service_account="a@b.iam.gserviceaccount.com"), "no --gcp-provider"),
+        (
+            flags(gcp_service_account="a@b.iam.gserviceaccount.com"),
+            "but --gcp-provider is not",
+        ),
+        (
+            flags(gcp_provider=PROVIDER.replace("/ci-pool/", "/ci/")),
+            "the pool id 'ci' has 2 characters, not 4-32",
+        ),
+        (
+            flags(gcp_provider=PROVIDER.replace("projects/42/", "projects/my-project/")),
+            "the project 'my-project' is not a project number",
+        ),
+        (
+            flags(gcp_provider=PROVIDER.replace("/providers/github", "/providers/GitHub")),
+            "the provider id 'GitHub' has characters other than lowercase letters",
+        ),
+        (
+            flags(gcp_provider=PROVIDER.replace("/ci-pool/", "/gcp-pool/")),
+            "starts with 'gcp-', which Google reserves",
+        ),
+        (
+            flags(gcp_provider=PROVIDER.replace("locations/global", "locations/us")),
+            "workload identity pools are 'global'",
+        ),
         (flags(gcp_provider=PROVIDER, gcp_scopes=("cloud-platform",)), "OAuth scope URL"),
-        (flags(gcp_provider=PROVIDER, gcp_lifetime=43201), "outside 1-43200"),
+        (
+            flags(gcp_provider=PROVIDER, gcp_service_account=ACCOUNT, gcp_lifetime=43201),
+            "outside 1-43200",
+        ),
         (flags(gcp_provider=PROVIDER, gcp_project="UPPER"), "not a project id"),
     ],
 )
@@ -229,13 +256,16 @@ def test_gcp_settings_come_from_the_config_file(tmp_path: Path) -> None:
     assert part(settings, "gcp").lifetime == 300
 
 
-def test_a_ca_bundle_comes_from_the_flag_the_variable_or_the_config_file(tmp_path: Path) -> None:
+def test_a_ca_bundle_comes_from_the_flag_or_the_variable_never_the_config_file(
+    tmp_path: Path,
+) -> None:
     bundle = tmp_path / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n")
-    path = _write(tmp_path, f'[defaults]\naws-role-arn = "{ROLE}"\nca-bundle = "{bundle}"\n')
-    from_file = resolve(flags(), {}, LOCAL, str(tmp_path)).ca_bundle
-    assert from_file is not None
-    assert (from_file.path, from_file.origin) == (str(bundle), f"ca-bundle in {path}")
+    # Whom to trust is the pipeline's choice: a repository could trust its own interceptor.
+    _write(tmp_path, f'[defaults]\naws-role-arn = "{ROLE}"\nca-bundle = "{bundle}"\n')
+    with pytest.raises(ConfigError, match="ca-bundle may not be set in the config file"):
+        resolve(flags(), {}, LOCAL, str(tmp_path))
+    _write(tmp_path, f'[defaults]\naws-role-arn = "{ROLE}"\n')
     from_variable = resolve(flags(), {"NHI_CA_BUNDLE": str(bundle)}, LOCAL, str(tmp_path))
     assert from_variable.ca_bundle is not None
     assert from_variable.ca_bundle.origin == "NHI_CA_BUNDLE"

@@ -8,6 +8,7 @@ import json
 import secrets
 from collections.abc import Mapping
 
+from nhi_invoke.brokers.grants import Secret
 from nhi_invoke.brokers.serving import CurrentGrant, Endpoint, Reply
 
 _EXPIRATION_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -27,11 +28,10 @@ class ContainerCredentials(Endpoint):
             "AWS_CONTAINER_AUTHORIZATION_TOKEN": self.token,
         }
 
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return (self.token,)
+    def secrets(self) -> tuple[Secret, ...]:
+        return (Secret(self.token),)
 
-    def handle(self, path: str, headers: Mapping[str, str]) -> Reply:
+    def handle(self, path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         if path != "":
             return Reply(404, "text/plain", "not found")
         if not hmac.compare_digest(headers.get("Authorization", ""), self.token):

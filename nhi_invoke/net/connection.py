@@ -221,6 +221,15 @@ class Network:
             self._idle.setdefault(key, []).append((connection, time.monotonic()))
 
 
+class UntrustedCertificate(UnavailableError):
+    """A certificate nobody trusts: retrying will not change it. `verify_message` is
+    OpenSSL's reason, for a broker that words the error for its own service."""
+
+    def __init__(self, problem: str, fix: str, *, verify_message: str) -> None:
+        super().__init__(problem, fix)
+        self.verify_message = verify_message
+
+
 class _Stale(Exception):
     """A connection the server closed before answering (a request on it can be resent)."""
 
@@ -262,10 +271,11 @@ class _Where:
         if isinstance(exc, ssl.SSLCertVerificationError):
             assert self.trust is not None
             variables = " or ".join((*self.trust.variables[:1], "--ca-bundle"))
-            return UnavailableError(
+            return UntrustedCertificate(
                 f"TLS: {self.host} presented a certificate that is not trusted "
                 f"({exc.verify_message or exc.reason}){self.via}",
                 f"if a private CA or a TLS-inspecting proxy signs it, give its CA with {variables}",
+                verify_message=str(exc.verify_message or exc.reason),
             )
         if isinstance(exc, ssl.SSLError):
             reason = exc.reason or type(exc).__name__

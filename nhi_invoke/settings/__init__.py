@@ -10,7 +10,7 @@ from typing import Any
 from nhi_invoke import brokers
 from nhi_invoke.ledger.key import checked_source
 from nhi_invoke.settings import validation
-from nhi_invoke.settings.option import Kind, Option, OptionValues
+from nhi_invoke.settings.option import Kind, Option, OptionValues, Source
 
 # The invocation's own options (every broker's come from its own declaration).
 GROUP = "invocation"
@@ -37,6 +37,14 @@ CONFIG = Option(
     default_text="./nhi-invoke.toml if present",
     metavar="PATH",
 )
+
+
+def _ca_bundle(raw: Any, source: Source) -> Any:
+    # The network's code only when a bundle is given: a dry run needs none of it.
+    from nhi_invoke.net.environment import ca_bundle  # noqa: PLC0415
+
+    return ca_bundle(raw, source)
+
 
 # After the brokers' options in `run --help`, in this order.
 OPTIONS = (
@@ -96,6 +104,18 @@ OPTIONS = (
         kind=Kind.SWITCH,
         env=("NHI_SERVE",),
         default=False,
+    ),
+    Option(
+        name="ca_bundle",
+        help="PEM file of the CAs to trust for every request of nhi-invoke's own (instead of "
+        "the SDKs' CA-bundle variables and the system's CAs).",
+        group=GROUP,
+        env=("NHI_CA_BUNDLE",),
+        default_text="each SDK's CA-bundle variable, else the system's CAs",
+        metavar="FILE",
+        parse=_ca_bundle,
+        # Whom to trust is the pipeline's choice, never the repository's (threat model).
+        from_config=False,
     ),
     Option(
         name="step_outputs",

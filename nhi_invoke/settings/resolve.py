@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhi_invoke import brokers, settings
 from nhi_invoke.brokers.interface import BrokerDeclaration
@@ -19,6 +19,9 @@ from nhi_invoke.errors import ConfigError, UsageError
 from nhi_invoke.ledger import default_path
 from nhi_invoke.settings import validation
 from nhi_invoke.settings.option import Option, OptionValues
+
+if TYPE_CHECKING:
+    from nhi_invoke.net.environment import CaBundle
 
 CONFIG_FILE_NAME = "nhi-invoke.toml"
 
@@ -50,6 +53,7 @@ class Settings:
     step_outputs: bool
     refresh_margin_seconds: int
     expect_duration_seconds: int | None
+    ca_bundle: CaBundle | None = None
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -181,5 +185,6 @@ def resolve(
         refresh_margin_seconds=values.get("refresh_margin"),
         expect_duration_seconds=expect_duration,
         kill_grace_seconds=values.get("kill_grace"),
+        ca_bundle=values.get("ca_bundle"),
         warnings=tuple(warnings),
     )

@@ -253,3 +253,33 @@ def test_a_refusal_at_gcp_sts_reads_as_one_line_with_the_claims(
     assert '\\"' not in line
     assert f"aud='https://iam.googleapis.com/{other}'" in line
     assert_no_leak(result, result.secrets, ledger_path(github_env))
+
+
+def test_the_emulator_takes_the_exchange_as_json_as_google_sts_does(
+    github_env: dict[str, str], sandbox: dict[str, Any]
+) -> None:
+    """google-github-actions/auth sends the exchange as camelCase JSON; the benchmarks run it."""
+    provider = sandbox["gcp_provider"]
+    asked = urllib.request.Request(
+        f"{github_env['ACTIONS_ID_TOKEN_REQUEST_URL']}&audience=https://iam.googleapis.com/{provider}",
+        headers={"Authorization": f"bearer {github_env['ACTIONS_ID_TOKEN_REQUEST_TOKEN']}"},
+    )
+    with urllib.request.urlopen(asked) as answer:
+        subject = json.load(answer)["value"]
+    body = {
+        "audience": f"//iam.googleapis.com/{provider}",
+        "grantType": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "requestedTokenType": "urn:ietf:params:oauth:token-type:access_token",
+        "scope": "https://www.googleapis.com/auth/cloud-platform",
+        "subjectTokenType": "urn:ietf:params:oauth:token-type:jwt",
+        "subjectToken": subject,
+    }
+    exchange = urllib.request.Request(
+        f"{sandbox['gcp_endpoint']}/v1/token",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(exchange) as answer:
+        federated = json.load(answer)
+    assert federated["token_type"] == "Bearer"
+    assert federated["expires_in"] > 0

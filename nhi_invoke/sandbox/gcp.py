@@ -1,8 +1,10 @@
 """A GCP STS + IAM Credentials emulator that checks what real Google checks.
 
 - `POST /v1/token`: the token-exchange form (grant and token types, the provider's resource
-  name as audience, a scope), and a subject token that is an RS256 JWT signed by the sandbox
-  issuer for the provider's audience, unexpired, from the allowed repository.
+  name as audience, a scope) or, as Google's STS also takes, the same fields as a JSON object
+  in camelCase (google-github-actions/auth sends that), and a subject token that is an RS256
+  JWT signed by the sandbox issuer for the provider's audience, unexpired, from the allowed
+  repository.
 - `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken`: a bearer federated token
   it issued, a service account the federated principal may impersonate, a non-empty `scope`
   list and a `lifetime` of 1-3600 s written as "<n>s".
@@ -52,6 +54,22 @@ AUDIENCE = re.compile(
 GENERATE = re.compile(r"/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken")
 MAX_FEDERATED_SECONDS = 3600
 MAX_LIFETIME_SECONDS = 3600
+
+
+def _token_request(raw: str, content_type: str) -> dict[str, str]:
+    """The exchange's fields from a form, or from JSON (`subjectToken` read as `subject_token`)."""
+    if not content_type.startswith("application/json"):
+        return {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    return {
+        "".join(f"_{c.lower()}" if c.isupper() else c for c in key): str(value)
+        for key, value in body.items()
+    }
 
 
 @dataclass
@@ -217,7 +235,7 @@ class GcpEmulator(LoopbackService):
                 headers = {k.title(): v for k, v in self.headers.items()}
                 path = urllib.parse.urlsplit(self.path).path
                 if path == "/v1/token":
-                    form = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+                    form = _token_request(raw, headers.get("Content-Type", ""))
                     emulator._record("POST", path, headers, form)
                     self.send_json(*emulator.exchange(form))
                     return

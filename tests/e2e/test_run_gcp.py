@@ -196,14 +196,15 @@ def test_gcp_refused_after_aws_minted_exits_77_and_records_the_aws_credential(
     assert_no_leak(result, result.secrets, ledger_path(github_env))
 
 
-def test_a_gcp_only_run_imports_neither_boto3_nor_botocore(
+def test_a_gcp_run_imports_no_cloud_sdk(
     github_env: dict[str, str], sandbox: dict[str, Any]
 ) -> None:
+    # Exchange and impersonation go through nhi-invoke's own client (held equal to
+    # google-auth's requests by tests/unit/test_gcp_exchange.py); the run succeeds.
     imported = imported_packages(
         ["run", "--quiet", "--step-id", "lean", *_gcp(sandbox), "--", "true"], github_env
     )
-    assert "google" in imported
-    assert not imported & {"boto3", "botocore"}
+    assert not imported & {"google", "boto3", "botocore", "requests", "urllib3"}
 
 
 def test_dry_run_shows_the_gcp_plan(base_env: dict[str, str]) -> None:
@@ -252,3 +253,33 @@ def test_a_refusal_at_gcp_sts_reads_as_one_line_with_the_claims(
     assert '\\"' not in line
     assert f"aud='https://iam.googleapis.com/{other}'" in line
     assert_no_leak(result, result.secrets, ledger_path(github_env))
+
+
+def test_the_emulator_takes_the_exchange_as_json_as_google_sts_does(
+    github_env: dict[str, str], sandbox: dict[str, Any]
+) -> None:
+    """google-github-actions/auth sends the exchange as camelCase JSON; the benchmarks run it."""
+    provider = sandbox["gcp_provider"]
+    asked = urllib.request.Request(
+        f"{github_env['ACTIONS_ID_TOKEN_REQUEST_URL']}&audience=https://iam.googleapis.com/{provider}",
+        headers={"Authorization": f"bearer {github_env['ACTIONS_ID_TOKEN_REQUEST_TOKEN']}"},
+    )
+    with urllib.request.urlopen(asked) as answer:
+        subject = json.load(answer)["value"]
+    body = {
+        "audience": f"//iam.googleapis.com/{provider}",
+        "grantType": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "requestedTokenType": "urn:ietf:params:oauth:token-type:access_token",
+        "scope": "https://www.googleapis.com/auth/cloud-platform",
+        "subjectTokenType": "urn:ietf:params:oauth:token-type:jwt",
+        "subjectToken": subject,
+    }
+    exchange = urllib.request.Request(
+        f"{sandbox['gcp_endpoint']}/v1/token",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(exchange) as answer:
+        federated = json.load(answer)
+    assert federated["token_type"] == "Bearer"
+    assert federated["expires_in"] > 0

@@ -1,10 +1,11 @@
 """The GCP broker: Workload Identity Federation, then service-account impersonation.
 
-Two explicit steps with the real google-auth client, so that each credential is recorded the
-moment it exists: the federated token from STS (the OIDC token exchanged for the provider's
-audience), then a short-lived service-account token from IAM Credentials'
-`generateAccessToken`, with the lifetime and the scopes always sent. Without a service
-account, the federated token itself is what the command gets.
+Two explicit steps, each credential recorded the moment it exists: the federated token from
+STS (the OIDC token exchanged for the provider's audience), then a short-lived
+service-account token from IAM Credentials' `generateAccessToken`, with the lifetime and the
+scopes always sent. Without a service account, the federated token itself is what the command
+gets. Both requests are sent by `exchange.py` through the HTTP seam, built as google-auth
+builds them (a test holds them equal), without importing google-auth.
 
 GCP has no caller-chosen session name and these tokens cannot be revoked: nhi-invoke keeps
 them short, names the invocation in `X-Goog-Request-Reason`, and records them.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,49 +33,33 @@ from nhi_invoke.brokers.grants import (
 )
 from nhi_invoke.brokers.interface import CredentialBroker
 from nhi_invoke.errors import ConfigError, RefusedError, UnavailableError
-from nhi_invoke.retry import Retryable, RetryOutcome, RetryPolicy, call_with_retries
+from nhi_invoke.retry import RetryOutcome, RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:
-    from google.auth.credentials import Credentials
-
-    from nhi_invoke.brokers.gcp.transport import ReasonedRequest
+    from nhi_invoke.brokers.gcp.exchange import GcpAnswer
     from nhi_invoke.brokers.serving import CurrentGrant, Endpoint
 
 T = TypeVar("T")
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105 - a type name
 # Shown when a refusal's body says which check failed.
 _DETAIL_LIMIT = 300
 
 
-def server_said(exc: Exception) -> str:
-    """What Google answered, in words, from a google-auth error: its arguments carry the
-    response body as text (`('Unable to acquire impersonated credentials', '{"error": …}')`),
-    whose JSON says it plainly."""
-    texts = [arg for arg in getattr(exc, "args", ()) if isinstance(arg, str)]
-    for text in reversed(texts):
-        try:
-            body = json.loads(text)
-        except ValueError:
-            continue
-        if not isinstance(body, dict):
-            continue
-        error = body.get("error")
+def server_said(body: str) -> str:
+    """What Google answered, in words: the JSON of an error body says it plainly."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict):
+        error = answer.get("error")
         if isinstance(error, dict):  # Google APIs: {"error": {"code", "message", "status"}}
             status, message = error.get("status"), error.get("message")
             return " ".join((f"{status}: {message}" if status else str(message)).split())
         if isinstance(error, str):  # OAuth 2.0: {"error", "error_description"}
-            description = body.get("error_description")
+            description = answer.get("error_description")
             return " ".join(f"{error}: {description}".split()) if description else error
-    return " ".join((texts[0] if texts else str(exc)).split())
-
-
-def _expiry(credentials: Credentials) -> datetime:
-    # google-auth keeps expiries as naive UTC datetimes.
-    expiry = credentials.expiry
-    if not isinstance(expiry, datetime):
-        raise Retryable("GCP answered a token without an expiry")
-    return expiry.replace(tzinfo=UTC)
+    return " ".join(body.split())
 
 
 def _token_env(token: Secret) -> dict[str, Secret]:
@@ -91,19 +76,26 @@ class GcpBroker(CredentialBroker):
         self.retries = RetryOutcome()
 
     def issue(self, token: TokenSupplier, record: GrantRecorder) -> Grant:
-        from nhi_invoke.brokers.gcp.transport import ReasonedRequest  # noqa: PLC0415
+        from nhi_invoke.brokers.gcp import exchange  # noqa: PLC0415
 
+        plan = self.plan
         subject = token(False)
-        request = ReasonedRequest(self.plan.request_reason)
         claims = oidc.decode_unverified(subject).recorded()
         principal = f"principal://iam.googleapis.com/{self.plan.pool}/subject/{claims.get('sub')}"
         federated = self._with_retries(
-            lambda: self._exchange(subject, request),
+            lambda: exchange.exchange_token(
+                plan.sts_endpoint,
+                plan.sts_audience,
+                subject,
+                # Impersonation needs cloud-platform on the federated token; without it, the
+                # federated token is the command's and carries the scopes asked for.
+                (CLOUD_PLATFORM,) if plan.service_account else plan.scopes,
+                plan.request_reason,
+            ),
             "the GCP STS token exchange",
-            request,
             claims,
         )
-        federated_token = Secret(str(federated.token))
+        federated_token = Secret(federated.token)
         account = self.plan.service_account
         handed_over = account is None
         first = Grant(
@@ -113,7 +105,7 @@ class GcpBroker(CredentialBroker):
             principal_id=None,
             session_name=None,
             access_key_id=None,
-            expires_at=_expiry(federated),
+            expires_at=federated.expires_at,
             fingerprint=federated_token.fingerprint,
             environment=_token_env(federated_token) if handed_over else {},
             hidden=() if handed_over else (federated_token,),
@@ -123,12 +115,19 @@ class GcpBroker(CredentialBroker):
         if account is None:
             return first
         impersonated = self._with_retries(
-            lambda: self._impersonate(federated, account, request),
+            # The lifetime and the scopes always sent: IAM rejects "scope": null.
+            lambda: exchange.generate_access_token(
+                plan.iamcredentials_endpoint,
+                account,
+                federated.token,
+                plan.scopes,
+                plan.lifetime_seconds,
+                plan.request_reason,
+            ),
             "generateAccessToken",
-            request,
             claims,
         )
-        access_token = Secret(str(impersonated.token))
+        access_token = Secret(impersonated.token)
         grant = Grant(
             broker=self.plan.broker,
             purpose=CHILD,
@@ -136,7 +135,7 @@ class GcpBroker(CredentialBroker):
             principal_id=None,
             session_name=None,
             access_key_id=None,
-            expires_at=_expiry(impersonated),
+            expires_at=impersonated.expires_at,
             fingerprint=access_token.fingerprint,
             environment=_token_env(access_token),
             details=self._details(kind="service_account", federated_principal=principal),
@@ -173,61 +172,14 @@ class GcpBroker(CredentialBroker):
             **extra,
         }
 
-    def _exchange(self, subject: str, request: ReasonedRequest) -> Credentials:
-        from google.auth import identity_pool  # noqa: PLC0415 - google-auth only for GCP
-
-        class Subject(identity_pool.SubjectTokenSupplier):
-            def get_subject_token(self, context: Any, request: Any) -> str:
-                return subject
-
-        credentials = identity_pool.Credentials(
-            audience=self.plan.sts_audience,
-            subject_token_type=JWT_TOKEN_TYPE,
-            token_url=f"{self.plan.sts_endpoint}/v1/token",
-            subject_token_supplier=Subject(),
-            # Impersonation needs cloud-platform on the federated token; without it, the
-            # federated token is the command's and carries the scopes asked for.
-            scopes=[CLOUD_PLATFORM] if self.plan.service_account else list(self.plan.scopes),
-        )
-        credentials.refresh(request)
-        return credentials
-
-    def _impersonate(
-        self, federated: Credentials, account: str, request: ReasonedRequest
-    ) -> Credentials:
-        from google.auth import impersonated_credentials  # noqa: PLC0415
-        from google.oauth2.credentials import Credentials as BearerToken  # noqa: PLC0415
-
-        # The federated token as a plain bearer. Given the identity_pool credentials
-        # themselves, google-auth re-scopes a copy and runs the STS exchange again, minting a
-        # second federated token that nobody would record. Without an expiry it is never
-        # "stale", so google-auth will not try to refresh it either.
-        source = BearerToken(token=federated.token)
-        credentials = impersonated_credentials.Credentials(
-            source_credentials=source,
-            target_principal=account,
-            # Always sent: without scopes google-auth sends "scope": null, which IAM rejects.
-            target_scopes=list(self.plan.scopes),
-            lifetime=self.plan.lifetime_seconds,
-            delegates=[],
-            iam_endpoint_override=(
-                f"{self.plan.iamcredentials_endpoint}/v1/projects/-/serviceAccounts/"
-                f"{account}:generateAccessToken"
-            ),
-        )
-        credentials.refresh(request)
-        return credentials
-
-    def _with_retries(
-        self, call: Callable[[], T], what: str, request: ReasonedRequest, claims: dict[str, Any]
-    ) -> T:
-        import google.auth.exceptions  # noqa: PLC0415
+    def _with_retries(self, call: Callable[[], T], what: str, claims: dict[str, Any]) -> T:
+        from nhi_invoke.brokers.gcp.exchange import GcpAnswer  # noqa: PLC0415
 
         def attempt() -> T:
             try:
                 return call()
-            except google.auth.exceptions.GoogleAuthError as exc:
-                raise self._classify(exc, what, request, claims) from exc
+            except GcpAnswer as answer:
+                raise self._refused(answer, what, claims) from answer
 
         return call_with_retries(
             attempt,
@@ -239,15 +191,10 @@ class GcpBroker(CredentialBroker):
             ),
         )
 
-    def _classify(
-        self, exc: Exception, what: str, request: ReasonedRequest, claims: dict[str, Any]
-    ) -> Exception:
-        status = request.last_status
-        if status is None or status == 429 or status >= 500:
-            return Retryable(
-                f"{type(exc).__name__} from {what}" + (f" (HTTP {status})" if status else ""), exc
-            )
-        detail = server_said(exc)[:_DETAIL_LIMIT]
+    def _refused(self, answer: GcpAnswer, what: str, claims: dict[str, Any]) -> Exception:
+        """A 4xx answer (transient ones are retried by `exchange.py`) as the documented error."""
+        status = answer.status
+        detail = server_said(answer.body)[:_DETAIL_LIMIT]
         shown = ", ".join(
             f"{k}={claims[k]!r}" for k in ("sub", "aud", "repository", "ref") if k in claims
         )

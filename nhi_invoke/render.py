@@ -122,7 +122,12 @@ def token(report: TokenReport) -> None:
     from rich.markup import escape  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    table = Table(title="OIDC token (unverified claims)", show_header=False, title_justify="left")
+    # The claims are trusted only when the signature was checked against the issuer's keys.
+    verified = report.signature is not None and report.signature.startswith("valid")
+    title = (
+        "OIDC token (claims, signature verified)" if verified else "OIDC token (unverified claims)"
+    )
+    table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("", style="bold")
     table.add_column("")
     rows = [("source", report.source)]

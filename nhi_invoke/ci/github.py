@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import sys
 import urllib.parse
 from collections.abc import Mapping
@@ -105,7 +106,10 @@ class GitHubActions:
             on_give_up=lambda failure, tries: UnavailableError(
                 f"could not get an OIDC token from GitHub ({host}) after {tries} tries: "
                 f"{failure.what}",
-                "re-run the job; if it persists, check githubstatus.com",
+                # A proxy that is down is the runner's network, not GitHub's.
+                "check that proxy, or exempt the host in NO_PROXY"
+                if " the proxy " in f" {failure.what}"
+                else "re-run the job; if it persists, check githubstatus.com",
             ),
         )
 
@@ -118,13 +122,34 @@ class GitHubReporting:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
+        self._to_file: bool | None = None  # stdout redirected to a file: decided once
 
     def mask(self, value: str, *, own_line: bool = False) -> None:
         """Register a secret with the runner so that it is masked in every later log line."""
+        if self._stdout_is_a_file():
+            return  # the runner reads none of it, and the file would hold the secret
         # Workflow commands are read from stdout; one line each, so mask line by line.
         lines = [f"::add-mask::{line}\n" for line in value.splitlines() if line.strip()]
         sys.stdout.write(("\n" if own_line and lines else "") + "".join(lines))
         sys.stdout.flush()
+
+    def _stdout_is_a_file(self) -> bool:
+        """`nhi-invoke run … > out.json`: the mask lines would write every secret into the
+        file, where no runner hides them. Said once, on stderr, without a secret."""
+        if self._to_file is None:
+            try:
+                self._to_file = stat.S_ISREG(os.fstat(sys.stdout.fileno()).st_mode)
+            except (OSError, ValueError):  # no descriptor (an embedding host's stream)
+                self._to_file = False
+            if self._to_file:
+                print(
+                    "nhi-invoke: warning: stdout is a file, so the credentials are not "
+                    "registered with ::add-mask:: (that would write them into it); to keep a "
+                    "command's output, redirect inside it: nhi-invoke run -- sh -c 'cmd > file'",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        return self._to_file
 
     def write_summary(self, markdown: str) -> None:
         path = env_value(self.environ, "GITHUB_STEP_SUMMARY")

@@ -135,7 +135,8 @@ def parse_proxy(value: str, variable: str) -> Proxy:
     if "://" not in text:
         text = "http://" + text  # the SDKs read a bare authority as http
     parts = urllib.parse.urlsplit(text)
-    shown = f"{parts.scheme}://{parts.hostname or ''}"
+    # Host and port, never the user and password before an "@".
+    shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
     if parts.scheme != "http":
         raise ConfigError(
             f"{variable} names a {parts.scheme}:// proxy ({shown}); nhi-invoke speaks plain "

@@ -73,3 +73,38 @@ def test_serve_masks_its_token_and_path_before_the_command_starts(
     assert {token, secret_path} <= masked_before
     # A URL holding the random path is hidden with it (the runner masks every occurrence).
     assert all(any(m in secret for m in masked_before) for secret in report["secrets"])
+
+
+def test_stdout_redirected_to_a_file_gets_the_commands_output_and_no_secret(
+    github_env: dict[str, str], sandbox: dict[str, Any], tmp_path: Path
+) -> None:
+    # `nhi-invoke run … > out.json`: the runner reads nothing from that file, so `::add-mask::`
+    # lines there would hide nothing and leave every credential in the file.
+    import subprocess  # noqa: PLC0415
+
+    from tests.e2e.runs import NHI  # noqa: PLC0415
+
+    report, out = tmp_path / "given.json", tmp_path / "out.json"
+    child = (
+        "import json, os, sys\n"
+        "names = ('AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN')\n"
+        "json.dump({'secrets': [os.environ[n] for n in names]}, open(sys.argv[1], 'w'))\n"
+        "print(json.dumps({'ok': True}))\n"
+    )
+    args = ["run", "--step-id", "to-file", "--aws-role-arn", sandbox["target_role_arn"]]
+    with out.open("w") as stdout:
+        done = subprocess.run(
+            [NHI, *args, "--", sys.executable, "-c", child, str(report)],
+            env=github_env,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text()) == {"ok": True}  # the command's output, and only it
+    secrets = json.loads(report.read_text())["secrets"]
+    assert all(secret and secret not in out.read_text() for secret in secrets)
+    assert all(secret not in done.stderr for secret in secrets)
+    assert "stdout is a file, so the credentials are not registered" in done.stderr

@@ -198,6 +198,7 @@ def test_an_unreachable_proxy_is_named_in_the_error(
     assert result.code == 69
     line = _one_line_error(result)
     assert "the proxy http://127.0.0.1:9 (HTTP_PROXY) refused the connection" in line
+    assert "fix: check that proxy, or exempt the host in NO_PROXY" in line  # not GitHub's status
 
 
 # --- a private CA ---------------------------------------------------------------------

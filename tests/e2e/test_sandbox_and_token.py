@@ -56,6 +56,11 @@ def test_token_shows_claims_never_the_token_and_verifies_the_signature(
     assert report["checks"] == "passed"
     assert report["signature"].startswith("valid (RS256")
     assert "eyJ" not in result.stdout + result.stderr
+    # The table says whether its claims can be trusted: verified, or not checked.
+    table = run_nhi(["token", "--verify"], github_env | {"COLUMNS": "200"})
+    assert "OIDC token (claims, signature verified)" in table.stdout
+    unchecked = run_nhi(["token"], github_env | {"COLUMNS": "200"})
+    assert "OIDC token (unverified claims)" in unchecked.stdout
 
 
 def test_token_with_another_audience_shows_claims_then_exits_65(

@@ -121,6 +121,14 @@ def test_a_proxy_that_is_not_plain_http_is_a_configuration_error(value: str) -> 
         parse_proxy(value, "HTTPS_PROXY")
 
 
+def test_a_refused_proxy_is_named_with_its_port_and_without_its_password() -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_proxy("https://user:s3cret@proxy.corp:3128", "HTTP_PROXY")
+    assert "(https://proxy.corp:3128)" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+    assert "user" not in str(refused.value)
+
+
 def test_the_proxy_for_a_url_follows_its_scheme_and_no_proxy() -> None:
     environment = NetworkEnvironment(
         {"HTTPS_PROXY": "http://s:1", "HTTP_PROXY": "http://p:2", "NO_PROXY": "internal"}

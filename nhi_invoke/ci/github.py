@@ -117,6 +117,11 @@ class GitHubActions:
         return GitHubReporting(environ)
 
 
+def _escaped(data: str) -> str:
+    """A workflow command's data, escaped as @actions/core's escapeData does."""
+    return data.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
 class GitHubReporting:
     """Workflow commands on stdout (masking), and the job's summary and output files."""
 
@@ -128,8 +133,10 @@ class GitHubReporting:
         """Register a secret with the runner so that it is masked in every later log line."""
         if self._stdout_is_a_file():
             return  # the runner reads none of it, and the file would hold the secret
-        # Workflow commands are read from stdout; one line each, so mask line by line.
-        lines = [f"::add-mask::{line}\n" for line in value.splitlines() if line.strip()]
+        # Workflow commands are read from stdout; one line each, so mask line by line. The
+        # runner unescapes a command's data (%25, %0D, %0A), so it is escaped as the
+        # toolkit's setSecret does: else "a%25b" would be registered as "a%b".
+        lines = [f"::add-mask::{_escaped(line)}\n" for line in value.splitlines() if line.strip()]
         sys.stdout.write(("\n" if own_line and lines else "") + "".join(lines))
         sys.stdout.flush()
 

@@ -134,7 +134,12 @@ def parse_proxy(value: str, variable: str) -> Proxy:
     text = value.strip()
     if "://" not in text:
         text = "http://" + text  # the SDKs read a bare authority as http
-    parts = urllib.parse.urlsplit(text)
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError as exc:  # "http://[::1": never shown, it may hold a password
+        raise ConfigError(
+            f"{variable} is not a URL ({exc})", f"set {variable} to http://host:port"
+        ) from exc
     # Host and port, never the user and password before an "@".
     shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
     if parts.scheme != "http":

@@ -145,6 +145,9 @@ OPTIONS = (
         env=("NHI_REFRESH_MARGIN",),
         default=DEFAULT_REFRESH_MARGIN,
         metavar="SECONDS",
+        # A margin just under the lifetime mints a credential every second, none of them
+        # revocable on GCP: only the pipeline may ask for that (a test's fast refresh).
+        from_config=False,
     ),
     Option(
         name="expect_duration",

@@ -28,7 +28,12 @@ class Result:
     def masked(self) -> set[str]:
         """The values nhi-invoke registered with `::add-mask::`."""
         prefix = "::add-mask::"
-        return {line[len(prefix) :] for line in self.stdout.splitlines() if line.startswith(prefix)}
+        return {
+            # As the runner reads them: a command's data is escaped (%25, %0D, %0A).
+            line[len(prefix) :].replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+            for line in self.stdout.splitlines()
+            if line.startswith(prefix)
+        }
 
     @property
     def secrets(self) -> set[str]:

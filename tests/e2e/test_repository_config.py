@@ -17,6 +17,8 @@ REFUSED = [
     ("token-env", '"MY_TOKEN"', "--token-env or NHI_TOKEN_ENV"),
     ("ledger", '"ledger.jsonl"', "--ledger or NHI_LEDGER"),
     ("ledger-key-file", '"ledger.key"', "--ledger-key-file or NHI_LEDGER_KEY_FILE"),
+    ("refresh-margin", "599", "--refresh-margin or NHI_REFRESH_MARGIN"),
+    ("ca-bundle", '"/etc/ssl/certs/ca-certificates.crt"', "--ca-bundle or NHI_CA_BUNDLE"),
 ]
 
 

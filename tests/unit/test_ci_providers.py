@@ -222,6 +222,19 @@ def test_github_masks_on_stdout_line_by_line(capsys: pytest.CaptureFixture[str])
     )
 
 
+def test_github_mask_data_is_escaped_as_the_runner_unescapes_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The runner turns %25 into %, so an unescaped "Hunter%25Secret" would be registered as
+    # "Hunter%Secret" and the real value printed in clear (@actions/core escapes the same way).
+    GitHubActions().reporting({}).mask("postgres://app:Hunter%25Secret99@db/x%0A")
+    line = capsys.readouterr().out
+    assert line == "::add-mask::postgres://app:Hunter%2525Secret99@db/x%250A\n"
+    unescaped = line.removeprefix("::add-mask::").rstrip("\n")
+    unescaped = unescaped.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+    assert unescaped == "postgres://app:Hunter%25Secret99@db/x%0A"
+
+
 def test_github_writes_the_summary_and_outputs_to_the_job_files(tmp_path: Path) -> None:
     summary, outputs = tmp_path / "summary.md", tmp_path / "output"
     environ = {"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}

@@ -121,6 +121,12 @@ def test_a_proxy_that_is_not_plain_http_is_a_configuration_error(value: str) -> 
         parse_proxy(value, "HTTPS_PROXY")
 
 
+def test_a_proxy_url_that_does_not_parse_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="HTTPS_PROXY is not a URL") as refused:
+        parse_proxy("http://u:pw@[::1", "HTTPS_PROXY")
+    assert "pw" not in str(refused.value)
+
+
 def test_a_refused_proxy_is_named_with_its_port_and_without_its_password() -> None:
     with pytest.raises(ConfigError) as refused:
         parse_proxy("https://user:s3cret@proxy.corp:3128", "HTTP_PROXY")

@@ -7,6 +7,8 @@ import configparser
 import stat
 from pathlib import Path
 
+import pytest
+
 from nhi_invoke.brokers.aws import shared_files
 from nhi_invoke.brokers.gcp import gcloud_config
 from nhi_invoke.invocation.private_folder import PrivateFolder
@@ -101,6 +103,23 @@ def test_gcloud_gets_a_configuration_without_account_project_or_keys(tmp_path: P
     assert sorted(p.name for p in out.iterdir()) == ["active_config", "configurations"]
     assert _mode(config) == 0o600
     assert not (out / "gce").exists()  # under --serve, gcloud must look for the server
+
+
+def test_under_serve_gcloud_gets_no_proxy_section_which_would_see_the_secret_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runner = tmp_path / "gcloud"
+    (runner / "configurations").mkdir(parents=True)
+    (runner / "configurations" / "config_default").write_text(
+        "[proxy]\ntype = http\naddress = proxy.corp\nport = 3128\n[compute]\nzone = z\n"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    gcloud_config.write(out, {"CLOUDSDK_CONFIG": str(runner)}, served=True)
+    text = (out / "configurations" / "config_default").read_text()
+    assert "[proxy]" not in text
+    assert "zone = z" in text
+    assert "gcloud [proxy] settings are not given" in capsys.readouterr().err
 
 
 def test_gcloud_reads_the_configuration_the_runner_names(tmp_path: Path) -> None:

@@ -34,7 +34,9 @@ class ContainerCredentials(Endpoint):
     def handle(self, path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         if path != "":
             return Reply(404, "text/plain", "not found")
-        if not hmac.compare_digest(headers.get("Authorization", ""), self.token):
+        # Compared as bytes: a header that is not ASCII is a wrong token, not an error.
+        presented = headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(presented, self.token.encode()):
             return Reply(401, "text/plain", "unauthorized")
         grant = self.grant.get()
         env = grant.environment

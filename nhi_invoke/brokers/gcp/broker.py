@@ -161,7 +161,7 @@ class GcpBroker(CredentialBroker):
         # folder holds the runner's account and ADC file.
         from nhi_invoke.brokers.gcp import gcloud_config  # noqa: PLC0415
 
-        return gcloud_config.write(folder(), environ)
+        return gcloud_config.write(folder(), environ, served=served)
 
     def _details(self, **extra: Any) -> dict[str, Any]:
         return {

@@ -39,12 +39,25 @@ KEPT_PROPERTIES = {
 }  # fmt: skip
 
 
-def write(folder: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """Make `folder` gcloud's configuration folder; the variable that points gcloud at it."""
+def write(folder: Path, environ: Mapping[str, str], *, served: bool = False) -> dict[str, str]:
+    """Make `folder` gcloud's configuration folder; the variable that points gcloud at it.
+
+    Under --serve the runner's `[proxy]` section is left out: gcloud sends every request
+    through it, the metadata server's too (a proxy property ignores NO_PROXY), and the proxy
+    would see the server's secret path. Without it gcloud reads HTTPS_PROXY, which the
+    command's NO_PROXY exempts loopback from."""
     configurations = folder / "configurations"
     configurations.mkdir(mode=0o700)
     _private(folder / "active_config", "default")
-    _private(configurations / "config_default", _kept(_runner_configuration(environ)))
+    dropped = frozenset({"proxy"}) if served else frozenset()
+    text, left_out = _kept(_runner_configuration(environ), dropped)
+    if left_out:
+        log.warning(
+            "--serve: the runner's gcloud [proxy] settings are not given to the command's "
+            "gcloud (it would send the metadata server's secret path through the proxy); set "
+            "HTTPS_PROXY for the step instead, which gcloud also reads"
+        )
+    _private(configurations / "config_default", text)
     return {CONFIG_VARIABLE: str(folder)}
 
 
@@ -74,9 +87,10 @@ def _runner_configuration(environ: Mapping[str, str]) -> Path | None:
     return path if path.is_file() else None
 
 
-def _kept(path: Path | None) -> str:
+def _kept(path: Path | None, dropped: frozenset[str]) -> tuple[str, bool]:
+    """The configuration's kept settings, and whether a section in `dropped` was left out."""
     if path is None:
-        return ""
+        return "", False
     import configparser  # noqa: PLC0415 - only when the runner has a gcloud configuration
     import io  # noqa: PLC0415
 
@@ -85,9 +99,12 @@ def _kept(path: Path | None) -> str:
         parser.read(path, encoding="utf-8")
     except (configparser.Error, OSError, UnicodeDecodeError) as exc:
         log.debug("ignoring the unreadable %s: %s", path, type(exc).__name__)
-        return ""
+        return "", False
     kept = configparser.RawConfigParser(interpolation=None)
+    left_out = any(parser.items(section) for section in parser.sections() if section in dropped)
     for section in parser.sections():
+        if section in dropped:
+            continue
         keys = [
             key
             for key, _ in parser.items(section)
@@ -99,4 +116,4 @@ def _kept(path: Path | None) -> str:
                 kept.set(section, key, parser.get(section, key))
     text = io.StringIO()
     kept.write(text)
-    return text.getvalue()
+    return text.getvalue(), left_out

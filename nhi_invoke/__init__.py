@@ -1,3 +1,45 @@
-"""nhi-invoke: one short-lived cloud identity per pipeline step."""
+"""nhi-invoke: one short-lived cloud identity per pipeline step, and per agent task.
+
+The Python API (`invocation`, `with_invocation`, `current_invocation`, `Invocation`) is
+imported on first use (PEP 562), so that `--version` and the CLI never pay for it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+__all__ = [
+    "Invocation",
+    "InvocationSettings",
+    "NhiError",
+    "__version__",
+    "current_invocation",
+    "invocation",
+    "with_invocation",
+]
+
+if TYPE_CHECKING:
+    from nhi_invoke.errors import NhiError
+    from nhi_invoke.tasks.api import Invocation, current_invocation, invocation, with_invocation
+    from nhi_invoke.tasks.keywords import InvocationSettings
+
+_LAZY = {
+    "Invocation": "nhi_invoke.tasks.api",
+    "current_invocation": "nhi_invoke.tasks.api",
+    "invocation": "nhi_invoke.tasks.api",
+    "with_invocation": "nhi_invoke.tasks.api",
+    "InvocationSettings": "nhi_invoke.tasks.keywords",
+    "NhiError": "nhi_invoke.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nhi_invoke' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

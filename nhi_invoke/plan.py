@@ -11,6 +11,7 @@ from nhi_invoke.ci.interface import CIContext
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.invocation import child
 from nhi_invoke.settings.resolve import Settings
+from nhi_invoke.tasks.context import TaskContext
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Plan:
     serve: bool = False
     refresh_margin_seconds: int = 300
     warnings: tuple[str, ...] = field(default=())
+    task: TaskContext | None = None
 
     @property
     def broker_names(self) -> tuple[str, ...]:
@@ -59,6 +61,7 @@ class Plan:
             "invocation_id": self.invocation_id,
             "step_id": self.step_id,
             "step_source": self.step_source,
+            "task": self.task.as_dict() if self.task is not None else None,
             "ci": self.ci.as_dict(),
             "token_source": self.token_source,
             **brokers,
@@ -95,7 +98,8 @@ def _warnings(
         )
     if context.provider == "local":
         warnings.append(
-            "not running on a known CI: the token must come from --token-file/--token-env"
+            "not running on a known CI: the token must come from --token-file/--token-env/"
+            "--token-command"
         )
     if child.ACTIVE_VARIABLE in inherited:
         warnings.append("nhi-invoke is already active in this environment (nested invocation)")
@@ -121,7 +125,9 @@ def build(
     `inherited` is the names of the parent's environment variables (names only: the plan
     never holds a value).
     """
-    plan_context = PlanContext(invocation_id, settings.step_id, context, settings.serve)
+    plan_context = PlanContext(
+        invocation_id, settings.step_id, context, settings.serve, task=settings.task
+    )
     plans = tuple(c.declaration.plan(c.settings, plan_context) for c in settings.brokers)
     shortest = min(p.credential_lifetime() for p in plans)
     margin = settings.refresh_margin_seconds
@@ -151,4 +157,5 @@ def build(
         serve=settings.serve,
         refresh_margin_seconds=margin,
         warnings=tuple(_warnings(settings, context, plans, inherited)),
+        task=settings.task,
     )

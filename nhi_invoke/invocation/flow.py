@@ -96,12 +96,19 @@ class Invocation:
     """
 
     def __init__(
-        self, prepared: Prepared, *, stderr: TextIO | None = None, quiet: bool = False
+        self,
+        prepared: Prepared,
+        *,
+        stderr: TextIO | None = None,
+        quiet: bool = False,
+        report: Callable[[str], None] | None = None,
     ) -> None:
+        """`report` takes our messages instead of stderr (a library logs them)."""
         self.prepared = prepared
         self.plan = prepared.plan
         self._stderr = stderr or sys.stderr
         self._quiet = quiet
+        self._report = report
         ledger = Ledger(
             self.plan.ledger_path,
             self.plan.invocation_id,
@@ -122,7 +129,9 @@ class Invocation:
         self._closed: list[tuple[Grant, Release]] | None = None
 
     def say(self, text: str) -> None:
-        if not self._quiet:
+        if self._report is not None:
+            self._report(text)
+        elif not self._quiet:
             print(f"nhi-invoke: {text}", file=self._stderr, flush=True)
 
     def _ms(self) -> int:
@@ -189,6 +198,7 @@ class Invocation:
                 pid=os.getpid(),
                 host=socket.gethostname(),
                 plans={p.broker: p.started_fields() for p in plan.brokers},
+                task=plan.task.as_dict() if plan.task is not None else None,
             ),
             _now(),
         )
@@ -225,8 +235,17 @@ class Invocation:
         if self._host is not None:
             self._host.stop()
 
-    def command_exited(self, exit_code: int, signal: int | None) -> None:
-        self.journal.ledger.write(CommandExited(exit_code, signal, self._ms()), _now())
+    def command_exited(
+        self,
+        exit_code: int,
+        signal: int | None,
+        *,
+        ended_by: str | None = None,
+        exception: str | None = None,
+    ) -> None:
+        """Record the command's end (`ended_by`, `exception`: how a Python API block ended)."""
+        record = CommandExited(exit_code, signal, self._ms(), ended_by, exception)
+        self.journal.ledger.write(record, _now())
 
     def failed(self, error: NhiError) -> None:
         self.journal.ledger.write(

@@ -40,12 +40,15 @@ class InvocationStarted(NamedTuple):
     pid: int | None
     host: str | None
     plans: Mapping[str, Mapping[str, Any]]  # each broker's `started_fields`, by name
+    # An agent's task (id, agent, on_behalf_of), when the invocation named one.
+    task: Mapping[str, str] | None = None
 
     @property
     def event(self) -> str:
         return "invocation.started"
 
     def fields(self) -> dict[str, Any]:
+        task = {"task": dict(self.task)} if self.task else {}
         return {
             "nhi_version": self.nhi_version,
             "ci": dict(self.ci),
@@ -55,6 +58,7 @@ class InvocationStarted(NamedTuple):
             "clouds": list(self.brokers),
             "pid": self.pid,
             "host": self.host,
+            **task,
             **{name: dict(plan) for name, plan in self.plans.items()},
         }
 
@@ -72,7 +76,14 @@ class InvocationStarted(NamedTuple):
             pid=pid if isinstance(pid, int) else None,
             host=fields.get("host"),
             plans={n: dict(fields[n]) for n in names if isinstance(fields.get(n), dict)},
+            task=_strings(fields.get("task")),
         )
+
+
+def _strings(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(k): v for k, v in value.items() if isinstance(v, str)} or None
 
 
 _GRANT_FIELDS = (
@@ -251,21 +262,40 @@ class CredentialClosed(NamedTuple):
 
 
 class CommandExited(NamedTuple):
+    """The command ended (or, in the Python API, the block the credentials served)."""
+
     exit_code: int
     signal: int | None  # the signal that killed the command, if one did
     duration_ms: int
+    # The Python API's blocks: how the block ended (return, exception, cancelled, closed,
+    # interpreter-exit) and, for an exception, its class name (never its message).
+    ended_by: str | None = None
+    exception: str | None = None
 
     @property
     def event(self) -> str:
         return "command.exited"
 
     def fields(self) -> dict[str, Any]:
-        return {"exit_code": self.exit_code, "signal": self.signal, "duration_ms": self.duration_ms}
+        found: dict[str, Any] = {
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "duration_ms": self.duration_ms,
+        }
+        if self.ended_by is not None:
+            found["ended_by"] = self.ended_by
+        if self.exception is not None:
+            found["exception"] = self.exception
+        return found
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, Any]) -> CommandExited:
         return cls(
-            int(fields.get("exit_code", 0)), fields.get("signal"), int(fields.get("duration_ms", 0))
+            int(fields.get("exit_code", 0)),
+            fields.get("signal"),
+            int(fields.get("duration_ms", 0)),
+            ended_by=fields.get("ended_by"),
+            exception=fields.get("exception"),
         )
 
 

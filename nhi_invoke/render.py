@@ -154,7 +154,7 @@ def invocations(rows: list[InvocationRow]) -> None:
                 escape(v)
                 for v in (
                     row.invocation_id,
-                    row.step_id,
+                    _step(row),
                     row.ci_run,
                     "\n".join(c.shown_principal for c in children) or "-",
                     _short_time(min((c.issued for c in children), default="")),
@@ -166,6 +166,22 @@ def invocations(rows: list[InvocationRow]) -> None:
             )
         )
     _console().print(table)
+
+
+def _step(row: InvocationRow) -> str:
+    """The step, and the agent and user of a task."""
+    task = row.task
+    if task is None or (task.agent is None and task.on_behalf_of is None):
+        return row.step_id
+    who = " ".join(
+        part
+        for part in (
+            f"by {task.agent}" if task.agent else "",
+            f"for {task.on_behalf_of}" if task.on_behalf_of else "",
+        )
+        if part
+    )
+    return f"{row.step_id}\n{who}"
 
 
 def _short_time(stamp: str) -> str:

@@ -11,6 +11,7 @@ from nhi_invoke import brokers
 from nhi_invoke.brokers.grants import CHILD
 from nhi_invoke.ledger import history, store
 from nhi_invoke.ledger.records import InvocationStarted, rfc3339
+from nhi_invoke.tasks.context import TaskContext
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class InvocationRow:
     exit_code: int | None
     finished: bool
     credentials: tuple[CredentialRow, ...] = field(default=())
+    task: TaskContext | None = None  # an agent's task, when the invocation named one
 
     @property
     def ended(self) -> str:
@@ -113,7 +115,12 @@ def _row(
         exit_code=finished.exit_code if finished else None,
         finished=finished is not None,
         credentials=tuple(credentials),
+        task=_task(found.started),
     )
+
+
+def _task(started: InvocationStarted | None) -> TaskContext | None:
+    return TaskContext.from_dict(started.task) if started is not None else None
 
 
 def summarize(
@@ -124,6 +131,8 @@ def summarize(
     step: str | None = None,
     since: datetime | None = None,
     invocation: str | None = None,
+    task: str | None = None,
+    agent: str | None = None,
 ) -> list[InvocationRow]:
     """The ledger's invocations, oldest first, filtered."""
     rows = []
@@ -134,6 +143,11 @@ def summarize(
             continue
         if since is not None and found.started_at < since:
             continue
+        context = _task(found.started)
+        if task is not None and (context is None or context.task_id != task):
+            continue
+        if agent is not None and (context is None or context.agent != agent):
+            continue
         rows.append(_row(found, now, environ))
     return rows
 
@@ -142,6 +156,7 @@ def as_dict(row: InvocationRow) -> dict[str, Any]:
     return {
         "invocation_id": row.invocation_id,
         "step_id": row.step_id,
+        "task": row.task.as_dict() if row.task is not None else None,
         "ci_run": row.ci_run,
         "started": row.started,
         "exit_code": row.exit_code,

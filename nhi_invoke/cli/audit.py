@@ -61,6 +61,10 @@ def show(
         str | None, typer.Option(help="Only invocations started since (a time, or 30m / 12h / 7d).")
     ] = None,
     invocation: Annotated[str | None, typer.Option(help="Only this invocation.")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="Only invocations for this task (--task-id, task_id=).")
+    ] = None,
+    agent: Annotated[str | None, typer.Option(help="Only invocations by this agent.")] = None,
     json_output: Json = False,
     debug: Debug = False,
 ) -> int:
@@ -75,6 +79,8 @@ def show(
         step=step,
         since=_since(since),
         invocation=invocation,
+        task=task,
+        agent=agent,
     )
     if json_output:
         print(json.dumps([as_dict(r) for r in rows], indent=2))

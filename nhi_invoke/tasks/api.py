@@ -98,9 +98,10 @@ class Invocation(SdkAccessors):
         return {grant.broker: grant.principal for grant in self._lifetime.grants}
 
     @property
-    def expires_at(self) -> datetime:
-        """When the first of the task's credentials expires (if nothing revokes it sooner)."""
-        return min(grant.expires_at for grant in self._lifetime.grants)
+    def expires_at(self) -> datetime | None:
+        """When the first of the task's credentials expires (if nothing revokes it sooner);
+        None when it holds none (it failed to open)."""
+        return min((grant.expires_at for grant in self._lifetime.grants), default=None)
 
     @property
     def closed(self) -> bool:
@@ -113,7 +114,7 @@ class Invocation(SdkAccessors):
         self._lifetime.finish(CLOSED)
 
     def _credential(self, broker: str, option: str) -> tuple[Any, Any]:
-        grant = next((g for g in self._lifetime.grants if g.broker == broker), None)
+        grant = next((g for g in self._lifetime.secret_grants() if g.broker == broker), None)
         plan = self._lifetime.prepared.plan.broker(broker)
         if grant is None or plan is None:
             raise ConfigError(

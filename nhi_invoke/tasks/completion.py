@@ -26,7 +26,7 @@ class _Outcome(Generic[T]):
         self.error: BaseException | None = None
 
 
-def _start(work: Callable[[], T], done: Callable[[_Outcome[T]], None]) -> threading.Thread:
+def _thread(work: Callable[[], T], done: Callable[[_Outcome[T]], None]) -> threading.Thread:
     outcome: _Outcome[T] = _Outcome()
 
     def run() -> None:
@@ -36,9 +36,7 @@ def _start(work: Callable[[], T], done: Callable[[_Outcome[T]], None]) -> thread
             outcome.error = error
         done(outcome)
 
-    thread = threading.Thread(target=run, name="nhi-invoke", daemon=True)
-    thread.start()
-    return thread
+    return threading.Thread(target=run, name="nhi-invoke", daemon=True)
 
 
 def _result(outcome: _Outcome[T]) -> T:
@@ -51,11 +49,27 @@ def blocking(work: Callable[[], T]) -> tuple[T, KeyboardInterrupt | None]:
     """`work()`'s result, and a KeyboardInterrupt that arrived while it ran (for the caller to
     raise once it has put things in order). `work`'s own exception is raised."""
     finished: list[_Outcome[T]] = []
-    thread = _start(work, finished.append)
+    done = threading.Event()
+
+    def hand_over(outcome: _Outcome[T]) -> None:
+        finished.append(outcome)
+        done.set()
+
+    thread = _thread(work, hand_over)
     interrupted: KeyboardInterrupt | None = None
-    while thread.is_alive():
+    try:
+        thread.start()
+    except KeyboardInterrupt as interrupt:  # it may land while the thread is being started
+        if thread.ident is None:
+            raise  # it never started: nothing is under way
+        interrupted = interrupt
+    while thread.is_alive() or not done.is_set():
         try:
-            thread.join()
+            # The outcome first; then the thread's last instant, so that none is left behind.
+            if not done.is_set():
+                done.wait()
+            else:
+                thread.join()
         except KeyboardInterrupt as interrupt:
             interrupted = interrupted or interrupt
     return _result(finished[0]), interrupted
@@ -76,7 +90,8 @@ async def awaited(work: Callable[[], T]) -> tuple[T, bool]:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(settle)
 
-    thread = _start(work, done)
+    thread = _thread(work, done)
+    thread.start()
     cancelled = False
     while True:
         try:

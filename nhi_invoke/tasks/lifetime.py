@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from enum import Enum
 
 from nhi_invoke.brokers.grants import CHILD, Grant
@@ -126,7 +126,14 @@ class TaskLifetime:
 
     @property
     def grants(self) -> tuple[Grant, ...]:
-        """The credentials the task holds (not the entry hops nhi-invoke keeps to itself)."""
+        """The credentials the task was given (not the entry hops nhi-invoke keeps to itself):
+        their public facts stay readable after the close; their secrets do not."""
+        if self.state is State.NEW:
+            self._opened()
+        return self._grants
+
+    def secret_grants(self) -> tuple[Grant, ...]:
+        """The same grants, for their secrets: only while the invocation is open."""
         self._opened()
         return self._grants
 
@@ -162,8 +169,3 @@ def close_all_at_exit() -> None:
         still_open = list(_open.values())
     for lifetime in still_open:
         lifetime.finish(INTERPRETER_EXIT)
-
-
-def principals(grants: tuple[Grant, ...]) -> Mapping[str, str]:
-    """Broker name -> who the task's credential acts as."""
-    return {grant.broker: grant.principal for grant in grants}

@@ -26,10 +26,9 @@ def test_the_keywords_are_the_options_of_run_but_those_of_a_child_process() -> N
 def _installed(tmp_path: Path) -> Path:
     """A Python environment holding nhi-invoke as pip installs it (the package with py.typed),
     and nothing else: the checker sees only what a user's would."""
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True
-    )
-    python = tmp_path / "venv" / "bin" / "python"
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True,

@@ -159,13 +159,19 @@ def invocations(rows: list[InvocationRow]) -> None:
                     "\n".join(c.shown_principal for c in children) or "-",
                     _short_time(min((c.issued for c in children), default="")),
                     _short_time(max((c.expires_at for c in children), default="")),
-                    "-" if row.exit_code is None else str(row.exit_code),
+                    "-" if row.exit_code is None else _exit(row),
                     row.ended,
                     "-" if exposure is None else f"{exposure:g} s",
                 )
             )
         )
     _console().print(table)
+
+
+def _exit(row: InvocationRow) -> str:
+    """The exit code, and how a Python API block ended when it did not return."""
+    shown = str(row.exit_code)
+    return f"{shown} ({row.ended_by})" if row.ended_by not in (None, "return") else shown
 
 
 def _step(row: InvocationRow) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from nhi_invoke import brokers
 from nhi_invoke.brokers.grants import CHILD
 from nhi_invoke.ledger import history, store
-from nhi_invoke.ledger.records import InvocationStarted, rfc3339
+from nhi_invoke.ledger.records import CommandExited, InvocationStarted, rfc3339
 from nhi_invoke.tasks.context import TaskContext
 
 
@@ -49,6 +49,8 @@ class InvocationRow:
     finished: bool
     credentials: tuple[CredentialRow, ...] = field(default=())
     task: TaskContext | None = None  # an agent's task, when the invocation named one
+    # How a Python API block ended: return, exception, cancelled, closed, interpreter-exit.
+    ended_by: str | None = None
 
     @property
     def ended(self) -> str:
@@ -116,6 +118,10 @@ def _row(
         finished=finished is not None,
         credentials=tuple(credentials),
         task=_task(found.started),
+        ended_by=next(
+            (e.record.ended_by for e in found.entries if isinstance(e.record, CommandExited)),
+            None,
+        ),
     )
 
 
@@ -160,6 +166,7 @@ def as_dict(row: InvocationRow) -> dict[str, Any]:
         "ci_run": row.ci_run,
         "started": row.started,
         "exit_code": row.exit_code,
+        "ended_by": row.ended_by,
         "finished": row.finished,
         "ended": row.ended,
         "exposure_seconds": row.exposure_seconds,

@@ -176,6 +176,17 @@ def test_close_from_another_thread_revokes_a_task_mid_flight(
     ]
     inv.close()  # harmless again
     assert len(of(tmp_path, inv.invocation_id)) == 5
+    assert of(tmp_path, inv.invocation_id)[2]["exit_code"] == 0
+
+
+def test_a_keyboard_interrupt_in_the_block_releases_and_is_recorded(
+    task_settings: dict[str, Any], secrets_service: SecretsService, tmp_path: Path
+) -> None:
+    with pytest.raises(KeyboardInterrupt), nhi_invoke.invocation(**task_settings) as inv:
+        raise KeyboardInterrupt
+    assert list(live(secrets_service).values()) == [False]
+    exited = of(tmp_path, inv.invocation_id)[2]
+    assert (exited["ended_by"], exited["exception"]) == ("interrupted", "KeyboardInterrupt")
 
 
 def test_an_invocation_is_opened_once_and_is_not_open_before_its_block(

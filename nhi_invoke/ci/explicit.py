@@ -154,5 +154,6 @@ class NoTokenSource:
         raise ConfigError(
             "no OIDC token available: not running on a supported CI and no token given",
             "run inside GitHub Actions, GitLab CI, CircleCI, Buildkite or Bitbucket, or pass "
-            "--token-file/--token-env/--token-command (try 'nhi-invoke sandbox' locally)",
+            "--token-file/--token-env/--token-command (in Python: token_file=, token_command= "
+            "or token=; try 'nhi-invoke sandbox' locally)",
         )

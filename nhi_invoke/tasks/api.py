@@ -21,6 +21,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar, Unpack, cast
 
+from nhi_invoke.ci.explicit import NoTokenSource
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.tasks import completion, keywords
 from nhi_invoke.tasks.keywords import InvocationSettings
@@ -207,6 +208,8 @@ def _prepared_invocation(
             ):
                 given[key] = value
     prepared = prepare(RunRequest(given, ()), env, os.getcwd(), token=token)
+    if isinstance(prepared.token_source, NoTokenSource):
+        prepared.token_source.fetch("")  # no token can ever come: say so now, not at the block
     return Invocation(TaskLifetime(prepared, command, _report))
 
 

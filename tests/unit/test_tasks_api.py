@@ -227,6 +227,14 @@ def test_invalid_settings_fail_when_the_invocation_is_made(
         nhi_invoke.invocation(step_id="a", task_id="b", **task_settings)
 
 
+def test_no_token_source_at_all_fails_when_the_invocation_is_made(
+    task_settings: dict[str, Any],
+) -> None:
+    without = {k: v for k, v in task_settings.items() if k != "token"}
+    with pytest.raises(ConfigError, match=r"no OIDC token available.*token_command= or token="):
+        nhi_invoke.invocation(**without)
+
+
 def test_unknown_and_process_only_keywords_are_type_errors(task_settings: dict[str, Any]) -> None:
     with pytest.raises(TypeError, match="'fake_ur'; did you mean fake_url="):
         nhi_invoke.invocation(fake_ur="x", **task_settings)  # type: ignore[call-arg]

@@ -45,11 +45,18 @@ def test_mypy_strict_accepts_the_usage_sample_and_catches_the_misuse(tmp_path: P
     # Copied out of the repository, so that the checker cannot find the package's source.
     for sample in ("agents_usage.py", "agents_misuse.py"):
         shutil.copy(SAMPLES / sample, tmp_path / sample)
+    # And every Python sample of docs/agents.md, as a reader would copy it.
+    page = (ROOT / "docs" / "agents.md").read_text()
+    documented = re.findall(r"<!-- runs: [^>]* -->\n```python\n(.*?)```", page, re.DOTALL)
+    for index, code in enumerate(documented):
+        (tmp_path / f"agents_doc_{index}.py").write_text(code)
+    assert len(documented) >= 5
     done = subprocess.run(
         [
             sys.executable, "-m", "mypy", "--strict", "--no-incremental",
             "--python-executable", str(python),
             "agents_usage.py", "agents_misuse.py",
+            *(f"agents_doc_{index}.py" for index in range(len(documented))),
         ],
         capture_output=True,
         text=True,
@@ -57,7 +64,7 @@ def test_mypy_strict_accepts_the_usage_sample_and_catches_the_misuse(tmp_path: P
         cwd=tmp_path,
     )  # fmt: skip
     errors = re.findall(r"^(\S+?):(\d+): error: .*\[([a-z-]+)\]$", done.stdout, re.MULTILINE)
-    assert [e for e in errors if "agents_usage" in e[0]] == [], done.stdout
+    assert [e for e in errors if "agents_misuse" not in e[0]] == [], done.stdout
     expected = [
         (str(number), kind)
         for number, line in enumerate((SAMPLES / "agents_misuse.py").read_text().splitlines(), 1)

@@ -2,6 +2,8 @@
 
 The Python API (`invocation`, `with_invocation`, `current_invocation`, `Invocation`) is
 imported on first use (PEP 562), so that `--version` and the CLI never pay for it.
+`nhi_invoke.invocation` is the `nhi_invoke/invocation/` package, callable as the API's
+`invocation()`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
 _LAZY = {
     "Invocation": "nhi_invoke.tasks.api",
     "current_invocation": "nhi_invoke.tasks.api",
-    "invocation": "nhi_invoke.tasks.api",
     "with_invocation": "nhi_invoke.tasks.api",
     "InvocationSettings": "nhi_invoke.tasks.keywords",
     "NhiError": "nhi_invoke.errors",
@@ -35,11 +36,14 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    import importlib  # noqa: PLC0415
+
+    if name == "invocation":
+        # The package of that name is callable as the API's entry point (see its docstring).
+        return importlib.import_module("nhi_invoke.invocation")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nhi_invoke' has no attribute {name!r}")
-    import importlib  # noqa: PLC0415
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -236,12 +236,23 @@ def test_invocations_still_open_at_interpreter_exit_are_released(
 
 def test_import_nhi_invoke_loads_the_api_only_when_it_is_used() -> None:
     probe = (
-        "import sys, nhi_invoke, json\n"
-        "before = 'nhi_invoke.tasks.api' in sys.modules\n"
-        "nhi_invoke.invocation\n"
-        "print(json.dumps([before, 'nhi_invoke.tasks.api' in sys.modules]))"
+        "import inspect, json, sys, nhi_invoke\n"
+        "loaded = lambda: 'nhi_invoke.tasks.api' in sys.modules\n"
+        "found = [loaded()]\n"
+        "nhi_invoke.invocation, nhi_invoke.with_invocation\n"
+        "found.append(loaded())\n"
+        "found.append(list(inspect.signature(nhi_invoke.invocation).parameters))\n"
+        "import nhi_invoke.invocation.flow as flow\n"
+        "found.append(flow.__name__)\n"
+        "print(json.dumps(found))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     )
-    assert json.loads(done.stdout) == [False, True]
+    # Every form of import still reaches the package that shares the API's name.
+    assert json.loads(done.stdout) == [
+        False,
+        True,
+        ["token", "environ", "settings"],
+        "nhi_invoke.invocation.flow",
+    ]

@@ -15,7 +15,7 @@ import pytest
 
 from tests import trace_logs
 from tests.e2e.agent_runtime import runtime_environ
-from tests.e2e.runs import CHILD, run_nhi
+from tests.e2e.runs import CHILD, note_input, note_secrets, run_nhi
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,10 @@ url = os.environ["SANDBOX_TOKEN_URL"] + "&audience=" + urllib.parse.quote(audien
 bearer = os.environ["SANDBOX_BEARER"]
 request = urllib.request.Request(url, headers={{"Authorization": "bearer " + bearer}})
 with urllib.request.urlopen(request, timeout=10) as answer:
-    print(json.load(answer)["value"])
+    token = json.load(answer)["value"]
+with open(os.environ["SANDBOX_TOKENS_SEEN"], "a") as seen:  # for the test's secret sweep
+    seen.write(token + "\n")
+print(token)
 """
 
 
@@ -43,7 +46,10 @@ def _helper(tmp_path: Path) -> Path:
 def _environ(base_env: dict[str, str], sandbox: dict[str, Any], tmp_path: Path) -> dict[str, str]:
     """A workstation or agent host: no CI, the sandbox's clouds, a token helper on PATH."""
     helper = _helper(tmp_path)
+    seen = tmp_path / "tokens-seen"
+    note_input(seen)
     return runtime_environ(base_env, sandbox, tmp_path) | {
+        "SANDBOX_TOKENS_SEEN": str(seen),
         "PATH": f"{helper.parent}:{base_env['PATH']}",
         "SANDBOX_TOKEN_URL": sandbox["token_request_url"],
         "SANDBOX_BEARER": sandbox["environ"]["ACTIONS_ID_TOKEN_REQUEST_TOKEN"],
@@ -70,6 +76,7 @@ def _task_run(
         env,
     )  # fmt: skip
     assert result.code == 0, result.stderr
+    note_secrets(*Path(env["SANDBOX_TOKENS_SEEN"]).read_text().split())
     ledger = Path(env["NHI_LEDGER"])
     events = [json.loads(line) for line in ledger.read_text().splitlines()]
     invocation = events[-1]["invocation_id"]

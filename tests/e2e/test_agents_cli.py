@@ -30,7 +30,7 @@ request = urllib.request.Request(url, headers={{"Authorization": "bearer " + bea
 with urllib.request.urlopen(request, timeout=10) as answer:
     token = json.load(answer)["value"]
 with open(os.environ["SANDBOX_TOKENS_SEEN"], "a") as seen:  # for the test's secret sweep
-    seen.write(token + "\n")
+    seen.write(token + "\\n")
 print(token)
 """
 

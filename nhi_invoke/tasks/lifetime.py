@@ -72,6 +72,7 @@ class TaskLifetime:
                     "started with inv.env",
                 )
             core = CoreInvocation(self.prepared, report=self._report)
+            core.journal.shared_output = True  # the host's own code prints at any moment
             core.begin(self.command)  # a ledger that cannot be written fails here, empty
             self._core = core
             _track(self)

@@ -270,3 +270,21 @@ def test_a_subprocess_tool_gets_its_task_credentials_through_env(
         )
         (principal,) = inv.principals.values()
     assert done.stdout.strip() == f'["{accessor(principal)}", false, "{inv.invocation_id}"]'
+
+
+def test_on_github_actions_every_secret_is_masked_on_a_line_of_its_own_and_summarised(
+    task_settings: dict[str, Any], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    summary = tmp_path / "summary.md"
+    github = task_settings["environ"] | {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_RUN_ID": "7",
+    }
+    print("a line the host is still writing", end="", flush=True)
+    with nhi_invoke.invocation(task_id="case-1", **task_settings | {"environ": github}) as inv:
+        token = inv.env["FAKE_SECRET_TOKEN"]
+    out = capfd.readouterr().out
+    # The host was mid-line: the mask command starts a line of its own, or the runner misses it.
+    assert f"\n::add-mask::{token}\n" in out
+    assert f"`case-1` (invocation `{inv.invocation_id}`" in summary.read_text()

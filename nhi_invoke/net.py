@@ -41,8 +41,12 @@ def request(
     body: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ca_file: str | None = None,
 ) -> Response:
-    """Send one request; a connection-level failure raises `Retryable`, any response returns."""
+    """Send one request; a connection-level failure raises `Retryable`, any response returns.
+
+    `ca_file`: the only CAs trusted for this request (a private authority's, an emulator's),
+    instead of the default ones."""
     # Imported here: `--dry-run` and `--version` never make a request and skip their ~20 ms.
     import http.client  # noqa: PLC0415
     import ssl  # noqa: PLC0415
@@ -54,7 +58,10 @@ def request(
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
         conn = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
+            parts.hostname,
+            parts.port,
+            timeout=timeout,
+            context=ssl.create_default_context(cafile=ca_file),
         )
     else:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)

@@ -129,11 +129,12 @@ def build(
         invocation_id, settings.step_id, context, settings.serve, task=settings.task
     )
     plans = tuple(c.declaration.plan(c.settings, plan_context) for c in settings.brokers)
-    shortest = min(p.credential_lifetime() for p in plans)
+    served = [p for p in plans if settings.serve or p.always_served]
+    shortest = min((p.credential_lifetime() for p in served), default=0)
     margin = settings.refresh_margin_seconds
-    if settings.serve and not 0 <= margin < shortest:
+    if served and not 0 <= margin < shortest:
         raise ConfigError(
-            f"--refresh-margin {margin} is not shorter than the credentials' lifetime "
+            f"--refresh-margin {margin} is not shorter than the served credentials' lifetime "
             f"({shortest} s): every request would mint a new credential",
             "use a margin of a few minutes, shorter than the credentials' lifetime",
         )

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 BUILTIN: Mapping[str, str] = {
     "aws": "nhi_invoke.brokers.aws.declaration",
     "gcp": "nhi_invoke.brokers.gcp.declaration",
+    "azure": "nhi_invoke.brokers.azure.declaration",
 }
 EXTRA_VARIABLE = "NHI_BROKER_MODULES"
 

@@ -72,6 +72,10 @@ class BrokerPlan(ABC):
     broker: ClassVar[str]  # the registry name
     audience: str  # the OIDC token audience this broker's exchange needs
     revocation: str  # how the command's credential will end: "expire" or a revocation method
+    # Served whether or not --serve is given: for a source whose SDKs find credentials only
+    # through an endpoint (no variable holds a token), the endpoint is how the command gets
+    # them. Its `child_variables().served` are then what the child is always given.
+    always_served: ClassVar[bool] = False
 
     @abstractmethod
     def credential_lifetime(self) -> int:

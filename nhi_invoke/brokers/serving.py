@@ -1,5 +1,6 @@
 """What a broker provides under `--serve`: an endpoint, in a protocol its SDKs already read,
-serving a grant that is re-issued near its expiry. Imported only with --serve."""
+serving a grant that is re-issued near its expiry. Imported only when something is served
+(`--serve`, or a broker whose plan is `always_served`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from nhi_invoke.brokers.grants import Grant
+from nhi_invoke.brokers.grants import Grant, GrantRecorder, Secret, TokenSupplier
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,18 @@ class CurrentGrant(Protocol):
         """The latest grant, re-issued first if it has less than the margin left."""
         ...
 
+    # For an endpoint that issues grants of its own beyond this one (one per resource a
+    # command asks for): the margin it re-issues them at, fresh OIDC tokens for its broker's
+    # audience, and the recorder each of them must go through the moment it exists.
+    @property
+    def margin_seconds(self) -> float: ...
+
+    @property
+    def tokens(self) -> TokenSupplier: ...
+
+    @property
+    def record(self) -> GrantRecorder: ...
+
 
 class Endpoint(ABC):
     """One broker's credentials served on the loopback host under --serve, in a protocol its
@@ -43,5 +56,16 @@ class Endpoint(ABC):
         """The variables that point the child's SDKs at `base_url` (values are secrets)."""
 
     @abstractmethod
-    def handle(self, path: str, headers: Mapping[str, str]) -> Reply:
-        """Answer a GET for `path`, relative to `base_url` ("" for the base itself)."""
+    def handle(self, path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Reply:
+        """Answer a GET for `path`, relative to `base_url` ("" for the base itself), with its
+        query parameters (the first value of each)."""
+
+    def secrets(self) -> tuple[Secret, ...]:
+        """Secrets of the endpoint itself that the command is given (a header it checks):
+        masked on the CI before the command starts."""
+        return ()
+
+    def close(self) -> None:
+        """Release what the endpoint holds for the command (a folder it made); called when
+        the command exits, after the last request. Never raises."""
+        return None

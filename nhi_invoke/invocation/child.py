@@ -17,7 +17,9 @@ ALWAYS_REMOVED = ("NHI_LEDGER_KEY",)
 
 def names_set(plans: Sequence[BrokerPlan], *, served: bool = False) -> tuple[str, ...]:
     """The variables the child will be given, for the plan."""
-    names = [name for p in plans for name in p.child_variables().names(served=served)]
+    names = [
+        name for p in plans for name in p.child_variables().names(served=served or p.always_served)
+    ]
     return (*names, *ALWAYS_SET)
 
 
@@ -50,8 +52,8 @@ def build(
     served: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, str]:
     """The parent's environment, cleaned of other identities, plus this invocation's: each
-    broker's credentials (`grants`, by broker name) or, with --serve, where to fetch them
-    (`served`, by broker name)."""
+    broker's credentials (`grants`, by broker name) or, for a broker that is served, where to
+    fetch them (`served`, by broker name)."""
     variables = [p.child_variables() for p in plans]
     stripped = tuple(token_variables)
     env = {k: v for k, v in environ.items() if not _stripped(k, variables, stripped)}
@@ -59,7 +61,7 @@ def build(
         env.update(
             plan.child_environment(
                 grants.get(plan.broker, ()),
-                served.get(plan.broker, {}) if served is not None else None,
+                served.get(plan.broker) if served is not None else None,
             )
         )
     env.update(

@@ -177,8 +177,18 @@ class Invocation:
             def issue(name: str = name) -> Grant:
                 return self._issue(name)
 
-            refresher = Refresher(grant, issue, self.plan.refresh_margin_seconds)
-            endpoints[name] = self.runtimes[name].endpoint(refresher)
+            audience, flag = self.audiences[name]
+            refresher = Refresher(
+                grant,
+                issue,
+                self.plan.refresh_margin_seconds,
+                tokens=self.journal.tokens(audience, flag),
+                record=self.journal.recorder(audience),
+            )
+            endpoints[name] = endpoint = self.runtimes[name].endpoint(refresher)
+            # The command is given them: masked before it starts, like every grant.
+            for secret in endpoint.secrets():
+                self.journal.mask(secret.reveal())
         self._host = CredentialHost(endpoints)
         self._host.start()
         return self._host.environments()
@@ -208,7 +218,13 @@ class Invocation:
         happens, `close` ends what was issued."""
         plan = self.plan
         first = self._issue_all()
-        served = self._serve(first) if plan.serve else None
+        # Every broker with --serve; without it, those whose SDKs read only an endpoint.
+        to_serve = {
+            part.broker: first[part.broker]
+            for part in plan.brokers
+            if plan.serve or part.always_served
+        }
+        served = self._serve(to_serve) if to_serve else None
         env = child.build(
             self.prepared.environ,
             {name: [grant] for name, grant in first.items()},
@@ -222,7 +238,7 @@ class Invocation:
             self.say(
                 f"{plan.step_id} runs as {grant.principal} until "
                 f"{grant.expires_at:%H:%M:%S}Z (invocation {plan.invocation_id})"
-                + (", refreshed while it runs" if served is not None else "")
+                + (", refreshed while it runs" if grant.broker in to_serve else "")
             )
         return env
 

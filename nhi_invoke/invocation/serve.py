@@ -6,18 +6,22 @@ metadata server…), below `/<random path>/<broker name>` on 127.0.0.1. The host
 first credentials are issued and stopped the moment the command exits. A credential is
 re-issued, from a fresh OIDC token, when the command asks for it and it has less than the
 refresh margin left; each new one is recorded like the first.
+
+It serves every broker under `--serve`, and without it the brokers whose plan is
+`always_served` (a cloud whose SDKs read tokens from an endpoint and from no variable).
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
+import urllib.parse
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from nhi_invoke.brokers.grants import Grant
+from nhi_invoke.brokers.grants import Grant, GrantRecorder, TokenSupplier
 from nhi_invoke.brokers.serving import Endpoint, Reply
 from nhi_invoke.diagnostics import Log
 from nhi_invoke.errors import NhiError
@@ -28,10 +32,21 @@ log = Log("serve")
 class Refresher:
     """One broker's current credential, re-issued when it is about to expire."""
 
-    def __init__(self, first: Grant, issue: Callable[[], Grant], margin_seconds: float) -> None:
+    def __init__(
+        self,
+        first: Grant,
+        issue: Callable[[], Grant],
+        margin_seconds: float,
+        *,
+        tokens: TokenSupplier,
+        record: GrantRecorder,
+    ) -> None:
         self._current = first
         self.issue = issue
         self.margin_seconds = margin_seconds
+        # For endpoints that issue further grants themselves (see `CurrentGrant`).
+        self.tokens = tokens
+        self.record = record
         self._lock = threading.Lock()
 
     @property
@@ -63,7 +78,11 @@ class CredentialHost:
         self.secret_path = "/" + secrets.token_urlsafe(24)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # `stop()` waits for the loop to notice, which it does once per poll: at the default
+        # 0.5 s every served command would end half a second late.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._stopped = False
 
     @property
@@ -89,8 +108,10 @@ class CredentialHost:
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
+        for endpoint in self.endpoints.values():
+            endpoint.close()
 
-    def _reply(self, path: str, headers: Mapping[str, str]) -> Reply:
+    def _reply(self, path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         if not path.startswith(self.secret_path + "/"):
             return Reply(404, "text/plain", "not found")
         name, _, rest = path[len(self.secret_path) + 1 :].partition("/")
@@ -98,7 +119,7 @@ class CredentialHost:
         if endpoint is None:
             return Reply(404, "text/plain", "not found")
         try:
-            return endpoint.handle(f"/{rest}" if rest else "", headers)
+            return endpoint.handle(f"/{rest}" if rest else "", headers, query)
         except NhiError as error:
             # The command's SDK shows this; it names the failure, never a secret.
             return Reply(503, "text/plain", error.one_line())
@@ -114,10 +135,11 @@ class CredentialHost:
                 """Silent: request lines would show the secret path."""
 
             def do_GET(self) -> None:
-                path, _, _query = self.path.partition("?")
+                path, _, raw_query = self.path.partition("?")
                 # Header names are case-insensitive: endpoints look them up in Title-Case.
                 headers = {k.title(): v for k, v in self.headers.items()}
-                reply = host._reply(path, headers)
+                query = {k: v[0] for k, v in urllib.parse.parse_qs(raw_query).items()}
+                reply = host._reply(path, headers, query)
                 data = reply.body.encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)

@@ -28,7 +28,8 @@ class AzureEmulator:
         self.entra.stop()
 
     def environ(self) -> dict[str, str]:
-        return {}
+        # Where nhi-invoke asks Entra, and the throwaway CA it trusts for that alone.
+        return {"AZURE_AUTHORITY_HOST": self.entra.url, "NHI_AZURE_CA_BUNDLE": self.entra.ca_file}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -44,7 +45,10 @@ class AzureEmulator:
         return f"Entra ID token endpoint at {self.entra.url} (tenant {entra.SANDBOX_TENANT_ID})"
 
     def given(self, request: SandboxRequest) -> dict[str, Any]:
-        return {}
+        return {
+            "azure_client_id": entra.SANDBOX_CLIENT_ID,
+            "azure_tenant_id": entra.SANDBOX_TENANT_ID,
+        }
 
 
 def create(issuer: OidcIssuer) -> AzureEmulator:

@@ -77,15 +77,26 @@ def emulated(environ: Mapping[str, str]) -> dict[str, str]:
 class Emulators:
     """The OIDC issuer and every broker's emulator, started and stopped together.
 
-    `also` names emulators to start beyond the brokers' own (name -> module with
-    `create(issuer)`): services the tests need before a broker for them exists.
+    `only` keeps the brokers' emulators to those named (a command that needs one identity
+    starts one emulator); `also` names emulators to start beyond the brokers' own (name ->
+    module with `create(issuer)`): services the tests need before a broker for them exists.
     """
 
-    def __init__(self, environ: Mapping[str, str], also: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        also: Mapping[str, str] | None = None,
+        only: tuple[str, ...] | None = None,
+    ) -> None:
         self.issuer = OidcIssuer()
+        chosen = {
+            name: module
+            for name, module in emulated(environ).items()
+            if only is None or name in only
+        }
         self.emulators: dict[str, Emulator] = {
             name: importlib.import_module(module).create(self.issuer)
-            for name, module in (emulated(environ) | dict(also or {})).items()
+            for name, module in (chosen | dict(also or {})).items()
         }
 
     def __enter__(self) -> Emulators:
@@ -146,8 +157,11 @@ def _write_private(path: str, text: str) -> None:
 
 def sandbox(request: SandboxRequest) -> int:
     """Run the command through `run` against the emulators, or serve them until a signal."""
+    # A command gets the identities asked for (the first broker's by default): only their
+    # emulators start. Without a command, every emulator serves until stopped.
+    names = request.brokers or tuple(emulated(os.environ))[:1]
     try:
-        emulators = Emulators(os.environ)
+        emulators = Emulators(os.environ, only=names if request.command else None)
     except ModuleNotFoundError as missing:
         raise ConfigError(
             f"the sandbox needs {missing.name}, which is not installed",
@@ -166,7 +180,7 @@ def sandbox(request: SandboxRequest) -> int:
             os.path.dirname(default_path(os.environ)), "sandbox-ledger.jsonl"
         )
         given: dict[str, Any] = {"step_id": request.step_id or "sandbox-step", "ledger": ledger}
-        for name in request.brokers or tuple(emulators.emulators)[:1]:
+        for name in names:
             given |= emulators.emulators[name].given(request)
         prepared = prepare(RunRequest(given, request.command), environ, os.getcwd())
         # No masking, no job summary: the sandbox emulates GitHub's variables on a terminal,

@@ -44,6 +44,14 @@ class InvocationSettings(TypedDict, total=False):
     gcp_lifetime: int
     gcp_project: str
     gcp_audience: str
+    # Azure
+    azure_client_id: str
+    azure_tenant_id: str
+    azure_audience: str
+    azure_scopes: Sequence[str]
+    azure_cloud: str
+    azure_authority_host: str
+    azure_ca_bundle: PathLike
     # Where the OIDC token comes from (or `token=`), the ledger, the rest.
     token_file: PathLike
     token_env: str

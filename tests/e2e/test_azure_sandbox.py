@@ -39,10 +39,12 @@ def test_the_sandbox_emulators_start_entra_when_asked() -> None:
 
 
 def test_the_sandbox_loads_nothing_of_azure_unless_asked() -> None:
+    # `nhi-invoke sandbox -- CMD` (the first broker's identity) starts only its emulator.
     probe = (
         "import json, os, sys\n"
         "from nhi_invoke.sandbox.emulators import Emulators\n"
-        "emulators = Emulators(os.environ)\n"
+        "emulators = Emulators(os.environ, only=('aws',))\n"
+        "assert list(emulators.emulators) == ['aws'], emulators.emulators\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     done = subprocess.run(

@@ -163,7 +163,9 @@ def test_served_credentials_replace_static_ones_and_keep_the_region() -> None:
     assert "AWS_CONTAINER_AUTHORIZATION_TOKEN" not in env  # the inherited one is gone
 
 
-def test_a_broker_that_serves_nothing_for_this_run_injects_nothing_but_its_own_names() -> None:
+def test_a_broker_not_served_gets_its_credentials_while_another_is_served() -> None:
+    # Without --serve, a broker whose plan is always served (its SDKs read only an
+    # endpoint) is served; the others hand over their credentials as usual.
     env = child.build(
         INHERITED,
         {"aws": [GRANT]},
@@ -171,7 +173,8 @@ def test_a_broker_that_serves_nothing_for_this_run_injects_nothing_but_its_own_n
         invocation_id="inv",
         step_id="deploy",
         token_variables=(),
-        served={},
+        served={"other": {"OTHER_ENDPOINT": "http://127.0.0.1:1/x/other"}},
     )
-    assert "AWS_ACCESS_KEY_ID" not in env  # served mode: no static credentials
+    assert env["AWS_ACCESS_KEY_ID"] == "ASIAX"
+    assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" not in env
     assert env["AWS_SDK_UA_APP_ID"] == "nhi/inv"

@@ -39,18 +39,29 @@ def _mentioning(pattern: str) -> set[str]:
     return {path for path, text in _modules().items() if words.search(text)}
 
 
+# The modules of a broker's sandbox emulator, beyond `sandbox/<broker>*.py`.
+EMULATOR_PARTS = {"azure": re.compile(r"nhi_invoke/sandbox/(entra_[a-z_]+|tls)\.py$")}
+
+
 def _allowed(broker: str, path: str) -> bool:
     # The registry names every broker; each broker's emulator names its cloud.
     named_here = ("nhi_invoke/brokers/__init__.py", f"nhi_invoke/sandbox/{broker}.py")
+    emulator = re.compile(rf"nhi_invoke/sandbox/{broker}_[a-z_]+\.py$")
+    parts = EMULATOR_PARTS.get(broker)
     return (
         path.startswith(f"nhi_invoke/brokers/{broker}/")
         or path in named_here
+        or emulator.search(path) is not None
+        or (parts is not None and parts.search(path) is not None)
         or path in PUBLIC_API
         or AUDIT_RULES.search(path) is not None
     )
 
 
-@pytest.mark.parametrize(("broker", "words"), [("gcp", r"gcp|google"), ("aws", r"aws|amazon|boto")])
+@pytest.mark.parametrize(
+    ("broker", "words"),
+    [("gcp", r"gcp|google"), ("aws", r"aws|amazon|boto"), ("azure", r"azure|entra|microsoft")],
+)
 def test_only_the_brokers_package_names_its_cloud(broker: str, words: str) -> None:
     found = _mentioning(words)
     assert f"nhi_invoke/brokers/{broker}/declaration.py" in found  # the scan sees them

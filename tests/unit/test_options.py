@@ -28,7 +28,7 @@ def test_every_option_has_its_own_name_flag_key_and_variables() -> None:
     variables = [v for o in options for v in o.env]
     assert len(variables) == len(set(variables))
     assert all(o.env[0].startswith("NHI_") for o in options if o.env)
-    assert {o.group for o in options} == {"invocation", "aws", "gcp", "fake"}
+    assert {o.group for o in options} == {"invocation", "aws", "gcp", "azure", "fake"}
 
 
 def test_the_help_names_the_variables_the_config_key_and_the_default() -> None:
@@ -113,7 +113,8 @@ def test_sandbox_cloud_takes_a_list_or_all_of_the_emulated_brokers() -> None:
 
     from nhi_invoke.cli.sandbox import _brokers  # noqa: PLC0415
 
-    assert _brokers("both") == _brokers("all") == ("aws", "gcp")
+    assert _brokers("both") == _brokers("all") == ("aws", "gcp", "azure")
     assert _brokers("gcp, aws") == ("gcp", "aws")
-    with pytest.raises(typer.BadParameter, match="not one of aws, gcp"):
+    assert _brokers("azure") == ("azure",)
+    with pytest.raises(typer.BadParameter, match="not one of aws, gcp, azure"):
         _brokers("aws,nope")

@@ -27,7 +27,7 @@ class ContainerCredentials(Endpoint):
             "AWS_CONTAINER_AUTHORIZATION_TOKEN": self.token,
         }
 
-    def handle(self, path: str, headers: Mapping[str, str]) -> Reply:
+    def handle(self, path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         if path != "":
             return Reply(404, "text/plain", "not found")
         if not hmac.compare_digest(headers.get("Authorization", ""), self.token):

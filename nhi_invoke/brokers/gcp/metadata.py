@@ -29,7 +29,7 @@ class MetadataServer(Endpoint):
         # google-auth reads HOST for requests and IP for its detection ping; gcloud reads ROOT.
         return dict.fromkeys(METADATA_VARIABLES, base_url.removeprefix("http://"))
 
-    def handle(self, path: str, headers: Mapping[str, str]) -> Reply:
+    def handle(self, path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         if not (path in ("", "/") or path.startswith(PREFIX)):
             return Reply(404, "text/plain", "not found")
         if headers.get("Metadata-Flavor") != "Google":

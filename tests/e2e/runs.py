@@ -66,6 +66,7 @@ SECRET_VARIABLES = (
     "AWS_SESSION_TOKEN",
     "CLOUDSDK_AUTH_ACCESS_TOKEN",
     "GOOGLE_OAUTH_ACCESS_TOKEN",
+    "IDENTITY_HEADER",  # the secret of a served managed-identity endpoint (Azure)
 )
 
 

@@ -17,6 +17,13 @@ import pytest
 import nhi_invoke
 from nhi_invoke import oidc
 from nhi_invoke.sandbox.aws import trust_policy_for_entry
+from nhi_invoke.sandbox.azure import EntraEmulator
+from nhi_invoke.sandbox.entra_directory import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_OBJECT_ID,
+    SANDBOX_TENANT_ID,
+)
+from tests.azure_fixtures import run_azure_child
 from tests.e2e.agent_runtime import fetch_token, iam_enforced, runtime_environ, token_supplier
 from tests.e2e.runs import deny_policies, iam_client, note_environment, note_input
 
@@ -231,3 +238,30 @@ def test_the_sdk_objects_act_as_the_task_and_nothing_else(
         assert inv.principals["gcp"] == sandbox["gcp_service_account"]
     with pytest.raises(nhi_invoke.NhiError, match="has ended"):
         inv.boto3_session()
+
+
+def test_an_azure_task_s_tool_gets_an_identity_endpoint_that_ends_with_the_task(
+    entra: EntraEmulator, sandbox: dict[str, Any], base_env: dict[str, str], tmp_path: Path
+) -> None:
+    environ = runtime_environ(base_env, sandbox, tmp_path) | {
+        "AZURE_AUTHORITY_HOST": entra.url,
+        "NHI_AZURE_CA_BUNDLE": entra.ca_file,
+    }
+    arm = "https://management.azure.com/.default"
+    with nhi_invoke.invocation(
+        task_id="case-azure",
+        azure_client_id=SANDBOX_CLIENT_ID,
+        azure_tenant_id=SANDBOX_TENANT_ID,
+        token=token_supplier(sandbox),
+        environ=environ,
+    ) as inv:
+        note_environment(inv.env)
+        # An MCP server or tool of this task, with azure-identity as it is.
+        tool_env = inv.env | {"REQUESTS_CA_BUNDLE": entra.ca_file}
+        report = run_azure_child(tool_env, "managed", arm)
+        assert report["ok"], report
+        assert report["claims"]["oid"] == SANDBOX_OBJECT_ID
+    after = run_azure_child(tool_env, "managed", arm)
+    assert after["ok"] is False  # the task's endpoint ended with its block
+    (exited,) = _of(environ, inv.invocation_id, "command.exited")
+    assert exited["ended_by"] == "return"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs the step's script under nhi-invoke and publishes the (non-secret) outputs.
+# Runs the step's script under nhi-invoke, which publishes the (non-secret) outputs itself
+# from its own memory once the script has ended (run --step-outputs): nothing is read back
+# from a file the script could have written.
 set -euo pipefail
 
 if [[ -z "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" || -z "${ACTIONS_ID_TOKEN_REQUEST_TOKEN:-}" ]]; then
@@ -12,9 +14,14 @@ if [[ -z "${NHI_STEP_ID:-}" ]]; then
   echo "::notice title=nhi-invoke::no step-id input: the session is named after the job '$GITHUB_JOB'"
 fi
 export NHI_STEP_ID
+# aws-revoke's default ("false") is the action's, not the caller's: a step without an AWS role
+# would otherwise be refused for an AWS option given without --aws-role-arn.
+if [[ -z "${NHI_AWS_ROLE_ARN:-}" && "${NHI_AWS_REVOKE:-}" == false ]]; then
+  unset NHI_AWS_REVOKE
+fi
 export NHI_LEDGER="${NHI_LEDGER:-$RUNNER_TEMP/nhi-invoke/ledger.jsonl}"
 
-args=(run)
+args=(run --step-outputs)
 while IFS= read -r tag; do
   [[ -n "${tag//[[:space:]]/}" ]] && args+=(--tag "$tag")
 done <<< "${NHI_SESSION_TAGS:-}"
@@ -22,34 +29,4 @@ while IFS= read -r scope; do
   [[ -n "${scope//[[:space:]]/}" ]] && args+=(--gcp-scope "$scope")
 done <<< "${NHI_GCP_SCOPES:-}"
 
-# Only this run's lines count for the outputs (earlier steps of the job share the ledger).
-lines_before=0
-if [[ -f "$NHI_LEDGER" ]]; then lines_before=$(wc -l < "$NHI_LEDGER"); fi
-export NHI_LINES_BEFORE="$lines_before"
-
-set +e
-"$NHI_BIN" "${args[@]}" -- "$NHI_SHELL" -c "$NHI_SCRIPT"
-code=$?
-set -e
-
-# The outputs: names only, read back from this run's ledger lines (through nhi-invoke's own
-# ledger reader, so the action and `audit show` read the same records).
-"$NHI_PYTHON" - <<'PY' >> "$GITHUB_OUTPUT"
-import os
-from nhi_invoke.ledger import history, store
-from nhi_invoke.ledger.records import CredentialIssued
-
-path, before = os.environ["NHI_LEDGER"], int(os.environ["NHI_LINES_BEFORE"])
-entries = [e for e in store.read(path) if e.number > before] if os.path.exists(path) else []
-runs = history.invocations(entries)
-child = {
-    e.record.broker: e.record.principal
-    for e in entries
-    if isinstance(e.record, CredentialIssued) and e.record.purpose == "child"
-}
-print(f"invocation-id={runs[0].invocation_id if runs else ''}")
-print(f"aws-principal-arn={child.get('aws', '')}")
-print(f"gcp-service-account={child.get('gcp', '')}")
-print(f"ledger-path={path}")
-PY
-exit "$code"
+exec "$NHI_BIN" "${args[@]}" -- "$NHI_SHELL" -c "$NHI_SCRIPT"

@@ -10,6 +10,7 @@ from __future__ import annotations
 EXIT_USAGE = 2
 EXIT_TOKEN = 65
 EXIT_UNAVAILABLE = 69
+EXIT_IO = 74  # EX_IOERR
 EXIT_REFUSED = 77
 EXIT_CONFIG = 78
 
@@ -61,6 +62,14 @@ class ConfigError(NhiError):
     """A missing or invalid option, no token available, or the id-token permission missing."""
 
     exit_code = EXIT_CONFIG
+
+
+class RecordError(NhiError):
+    """What an invocation leaves behind could not be written: a ledger line (disk full, an
+    I/O error, a ledger lost once the command ran) or the step's outputs. Every credential
+    was still ended."""
+
+    exit_code = EXIT_IO
 
 
 class Interrupted(NhiError):

@@ -14,14 +14,41 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nhi_invoke import __version__
 from nhi_invoke.retry import Retryable, remaining
+
+if TYPE_CHECKING:
+    import ssl
 
 USER_AGENT = f"nhi-invoke/{__version__}"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 # A response larger than this is not what any endpoint we call sends.
 MAX_BODY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS settings for one service whose own clients read them from variables of their own
+    (a CA bundle, a folder of CAs, "skip verification"), so that nhi-invoke trusts what the
+    service's CLI trusts. None of them: the default trust store."""
+
+    ca_file: str | None = None  # a PEM bundle
+    ca_path: str | None = None  # a folder of hashed PEM certificates (c_rehash)
+    verify: bool = True  # False: no certificate or hostname check at all
+
+    def context(self) -> ssl.SSLContext:
+        import ssl  # noqa: PLC0415
+
+        if not self.verify:
+            unverified = ssl.create_default_context()
+            unverified.check_hostname = False
+            unverified.verify_mode = ssl.CERT_NONE
+            return unverified
+        if self.ca_file or self.ca_path:
+            return ssl.create_default_context(cafile=self.ca_file, capath=self.ca_path)
+        return ssl.create_default_context()
 
 
 @dataclass(frozen=True)
@@ -41,12 +68,11 @@ def request(
     body: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    ca_file: str | None = None,
+    tls: Tls | None = None,
 ) -> Response:
     """Send one request; a connection-level failure raises `Retryable`, any response returns.
 
-    `ca_file`: the only CAs trusted for this request (a private authority's, an emulator's),
-    instead of the default ones."""
+    `tls`: the service's own TLS settings, for an https URL (default: the system's trust)."""
     # Imported here: `--dry-run` and `--version` never make a request and skip their ~20 ms.
     import http.client  # noqa: PLC0415
     import ssl  # noqa: PLC0415
@@ -61,7 +87,7 @@ def request(
             parts.hostname,
             parts.port,
             timeout=timeout,
-            context=ssl.create_default_context(cafile=ca_file),
+            context=tls.context() if tls is not None else ssl.create_default_context(),
         )
     else:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nhi_invoke.errors import TokenError
+from nhi_invoke.figures import duration, epoch
 
 # The largest web identity token the clouds' token exchanges accept (STS: 20,000 characters).
 MAX_TOKEN_LENGTH = 20_000
@@ -150,13 +151,14 @@ def check(
         )
     if exp + leeway < now:
         raise TokenError(
-            f"the OIDC token expired {int(now - exp)} s ago",
+            f"the OIDC token expired {duration(now - exp)} ago ({epoch(exp)})",
             "request a fresh token in the same step (CI tokens live minutes), or re-run the job",
         )
     nbf = _numeric(claims, "nbf")
     if nbf is not None and nbf - leeway > now:
         raise TokenError(
-            f"the OIDC token is not valid for another {int(nbf - now)} s ('nbf' is in the future)",
+            f"the OIDC token is not valid for another {duration(nbf - now)} ('nbf' is "
+            f"{epoch(nbf)})",
             "check the runner's clock (it must be within a minute of real time)",
         )
     audiences = claims.audiences

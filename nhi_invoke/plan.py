@@ -9,6 +9,7 @@ from typing import Any
 from nhi_invoke.brokers.interface import BrokerPlan, PlanContext
 from nhi_invoke.ci.interface import CIContext
 from nhi_invoke.errors import ConfigError
+from nhi_invoke.figures import duration
 from nhi_invoke.invocation import child
 from nhi_invoke.settings.resolve import Settings
 from nhi_invoke.tasks.context import TaskContext
@@ -35,6 +36,11 @@ class Plan:
     serve: bool = False
     refresh_margin_seconds: int = 300
     warnings: tuple[str, ...] = field(default=())
+    # Where the ledger's HMAC key is read from (a path or fd:N; None: NHI_LEDGER_KEY or the
+    # keyring, if any). Read when the invocation starts, never by the plan.
+    ledger_key_file: str | None = None
+    # Publish the invocation's outputs as the CI step's once the command has ended.
+    step_outputs: bool = False
     task: TaskContext | None = None
 
     @property
@@ -67,12 +73,14 @@ class Plan:
             **brokers,
             "command": list(self.command),
             "ledger_path": self.ledger_path,
+            "ledger_key_file": self.ledger_key_file,
             "keep_oidc_env": self.keep_oidc_env,
             "env_set": list(self.env_set),
             "env_removed": list(self.env_removed),
             "stripped_variables": list(self.stripped_variables),
             "kill_grace_seconds": self.kill_grace_seconds,
             "serve": self.serve,
+            "step_outputs": self.step_outputs,
             "refresh_margin_seconds": self.refresh_margin_seconds,
             "warnings": list(self.warnings),
             "clouds": list(self.broker_names),
@@ -93,8 +101,9 @@ def _warnings(
     expected = settings.expect_duration_seconds
     if expected is not None and not settings.serve and expected > shortest:
         warnings.append(
-            f"the command is expected to run {expected} s, longer than its credentials live "
-            f"({shortest} s): add --serve so they are refreshed while it runs"
+            f"the command is expected to run {duration(expected)}, longer than its "
+            f"credentials live ({duration(shortest)}): add --serve so they are refreshed while "
+            "it runs"
         )
     if context.provider == "local":
         warnings.append(
@@ -135,7 +144,7 @@ def build(
     if served and not 0 <= margin < shortest:
         raise ConfigError(
             f"--refresh-margin {margin} is not shorter than the served credentials' lifetime "
-            f"({shortest} s): every request would mint a new credential",
+            f"({duration(shortest)}): every request would mint a new credential",
             "use a margin of a few minutes, shorter than the credentials' lifetime",
         )
     token_variables = (
@@ -150,12 +159,14 @@ def build(
         brokers=plans,
         command=command,
         ledger_path=settings.ledger_path,
+        ledger_key_file=settings.ledger_key_file,
         keep_oidc_env=settings.keep_oidc_env,
         env_set=child.names_set(plans, served=settings.serve),
         env_removed=tuple(child.removed_names(inherited, plans, token_variables)),
         stripped_variables=token_variables,
         kill_grace_seconds=settings.kill_grace_seconds,
         serve=settings.serve,
+        step_outputs=settings.step_outputs,
         refresh_margin_seconds=margin,
         warnings=tuple(_warnings(settings, context, plans, inherited)),
         task=settings.task,

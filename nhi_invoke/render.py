@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from nhi_invoke.figures import duration, epoch
 from nhi_invoke.plan import Plan
 
 if TYPE_CHECKING:
@@ -15,16 +18,29 @@ if TYPE_CHECKING:
 
 
 def _console() -> Any:
-    """A rich console; off a terminal (CI logs) wide enough that tables do not fold."""
+    """A rich console; off a terminal (CI logs) wide enough that tables do not fold, unless
+    COLUMNS says how wide to draw."""
     from rich.console import Console  # noqa: PLC0415
 
-    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160, soft_wrap=False)
+    chosen = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(file=sys.stdout, width=None if chosen else 160, soft_wrap=False)
+
+
+def envelope(command: str, body: Mapping[str, Any], *, indent: int | None = 2) -> str:
+    """The one JSON shape of every command's --json: an object with the command, nhi-invoke's
+    version, then the command's own keys."""
+    from nhi_invoke import __version__  # noqa: PLC0415
+
+    return json.dumps({"command": command, "version": __version__, **body}, indent=indent)
 
 
 def plan(plan: Plan, *, as_json: bool, known: tuple[str, ...]) -> None:
     """Print the plan of `run --dry-run`; `known`: every broker's name (JSON has a key each)."""
     if as_json:
-        print(json.dumps(plan.as_dict(known), indent=2))
+        planned = plan.as_dict(known)
+        # The envelope's "command" is "run"; the command the plan would run is "argv".
+        planned["argv"] = planned.pop("command")
+        print(envelope("run", {"dry_run": True, **planned}))
         return
     from rich.markup import escape  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
@@ -50,7 +66,7 @@ def plan(plan: Plan, *, as_json: bool, known: tuple[str, ...]) -> None:
             (
                 "serving",
                 "credentials on 127.0.0.1 behind a random path (and token), "
-                f"re-issued with less than {plan.refresh_margin_seconds} s "
+                f"re-issued with less than {duration(plan.refresh_margin_seconds)} "
                 "left, stopped when the command exits",
             )
         )
@@ -65,7 +81,10 @@ def plan(plan: Plan, *, as_json: bool, known: tuple[str, ...]) -> None:
     console = _console()
     console.print(table)
     for warning in plan.warnings:
-        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+        # One line each, however long: a warning is read (and grepped) whole.
+        console.print(
+            f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
+        )
 
 
 def token_dict(report: TokenReport) -> dict[str, Any]:
@@ -81,6 +100,23 @@ def token_dict(report: TokenReport) -> dict[str, Any]:
     }
 
 
+# JWT NumericDate claims (seconds since 1970): shown as times.
+_TIME_CLAIMS = ("iat", "nbf", "exp", "auth_time")
+
+
+def _claim(name: str, value: Any) -> str:
+    if name in _TIME_CLAIMS and isinstance(value, int | float) and not isinstance(value, bool):
+        return epoch(value)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _expiry(report: TokenReport) -> str:
+    left = report.expires_in_seconds
+    if left is None:
+        return "missing: the token has no 'exp' claim"
+    return f"in {duration(left)}" if left >= 0 else f"{duration(-left)} ago"
+
+
 def token(report: TokenReport) -> None:
     """Print `nhi-invoke token`'s report: claims and checks, never the token."""
     from rich.markup import escape  # noqa: PLC0415
@@ -89,12 +125,18 @@ def token(report: TokenReport) -> None:
     table = Table(title="OIDC token (unverified claims)", show_header=False, title_justify="left")
     table.add_column("", style="bold")
     table.add_column("")
-    for key, value in token_dict(report).items():
-        if key == "claims":
-            for claim, claim_value in report.claims.items():
-                table.add_row(claim, escape(json.dumps(claim_value)))
-        else:
-            table.add_row(key, escape(str(value)))
+    rows = [("source", report.source)]
+    rows += [(claim, _claim(claim, value)) for claim, value in report.claims.items()]
+    rows += [
+        ("algorithm", report.algorithm or "none"),
+        ("key id", report.key_id or "none (the header has no 'kid')"),
+        ("fingerprint", report.fingerprint),
+        ("expires", _expiry(report)),
+        ("checks", "passed" if report.problem is None else report.problem.message),
+        ("signature", report.signature or "not checked (pass --verify)"),
+    ]
+    for key, value in rows:
+        table.add_row(key, escape(value))
     _console().print(table)
 
 
@@ -134,18 +176,19 @@ def invocations(rows: list[InvocationRow]) -> None:
     from rich.table import Table  # noqa: PLC0415
 
     table = Table(title="nhi-invoke ledger", title_justify="left")
-    for column in (
-        "invocation",
-        "step",
-        "CI run",
-        "principal(s)",
-        "issued",
-        "expires",
-        "exit",
-        "ended",
-        "exposure",
+    # Ids, times and figures are read whole; names fold when the terminal is narrow.
+    for column, folds in (
+        ("invocation", False),
+        ("step", True),
+        ("CI run", True),
+        ("principal(s)", True),
+        ("issued", False),
+        ("expires", False),
+        ("exit", False),
+        ("ended", False),
+        ("exposure", False),
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=not folds)
     for row in rows:
         children = [c for c in row.credentials if c.purpose == "child"]
         exposure = row.exposure_seconds
@@ -161,7 +204,7 @@ def invocations(rows: list[InvocationRow]) -> None:
                     _short_time(max((c.expires_at for c in children), default="")),
                     "-" if row.exit_code is None else _exit(row),
                     row.ended,
-                    "-" if exposure is None else f"{exposure:g} s",
+                    "-" if exposure is None else duration(exposure),
                 )
             )
         )
@@ -191,4 +234,5 @@ def _step(row: InvocationRow) -> str:
 
 
 def _short_time(stamp: str) -> str:
-    return stamp[5:19].replace("T", " ") if stamp else "-"
+    """A ledger's RFC 3339 time (milliseconds) as ISO 8601 to the second."""
+    return stamp[:19] + "Z" if stamp else "-"

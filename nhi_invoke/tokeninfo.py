@@ -131,7 +131,8 @@ def inspect(
     claims = oidc.decode_unverified(token)
     problem: TokenError | None = None
     try:
-        oidc.check(claims, audience, time.time())
+        # The option that sets the audience here is `token`'s own.
+        oidc.check(claims, audience, time.time(), audience_flag="--audience")
     except TokenError as error:
         problem = error
     signature = None

@@ -90,8 +90,3 @@ def fingerprinted(findings: list[Finding], line_text: Callable[[str, int], str])
 def ordered(findings: list[Finding]) -> tuple[Finding, ...]:
     """Findings in reading order: by file, line, then rule."""
     return tuple(sorted(findings, key=lambda f: (f.file, f.line, f.rule)))
-
-
-def plural(count: int, noun: str, nouns: str = "") -> str:
-    """`1 finding`, `2 findings` (`nouns` when the plural is not just an s more)."""
-    return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"

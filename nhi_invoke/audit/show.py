@@ -10,7 +10,8 @@ from typing import Any
 from nhi_invoke import brokers
 from nhi_invoke.brokers.grants import CHILD
 from nhi_invoke.ledger import history, store
-from nhi_invoke.ledger.records import CommandExited, InvocationStarted, rfc3339
+from nhi_invoke.ledger.endings import CommandExited
+from nhi_invoke.ledger.records import InvocationStarted, rfc3339
 from nhi_invoke.tasks.context import TaskContext
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from nhi_invoke.audit.findings import SEVERITIES, Finding, plural
+from nhi_invoke.audit.findings import SEVERITIES, Finding
+from nhi_invoke.figures import plural
 
 SEVERITY_STYLE = {
     "critical": "bold red",

@@ -27,6 +27,7 @@ BUILTIN: Mapping[str, str] = {
     "aws": "nhi_invoke.brokers.aws.declaration",
     "gcp": "nhi_invoke.brokers.gcp.declaration",
     "azure": "nhi_invoke.brokers.azure.declaration",
+    "vault": "nhi_invoke.brokers.vault.declaration",
 }
 EXTRA_VARIABLE = "NHI_BROKER_MODULES"
 

@@ -126,6 +126,11 @@ class BrokerDeclaration(ABC, Generic[S]):
     runtime: ClassVar[str]  # "package.module:Class" of its CredentialBroker
     serves: ClassVar[bool] = False  # whether it has an endpoint for --serve
     emulator: ClassVar[str | None] = None  # its sandbox emulator module, if any
+    # The step outputs it publishes under `run --step-outputs` (empty when it issued nothing).
+    step_outputs: ClassVar[tuple[str, ...]] = ()
+    # Options of `nhi-invoke revoke` for this broker's credentials (e.g. a token allowed to
+    # revoke them by id); never from nhi-invoke.toml.
+    recovery_options: ClassVar[tuple[Option, ...]] = ()
 
     @abstractmethod
     def settings(self, values: OptionValues, environ: Mapping[str, str]) -> S | None:
@@ -141,6 +146,17 @@ class BrokerDeclaration(ABC, Generic[S]):
     ) -> BrokerPlan | None:
         """The plan a crashed invocation ran, from what `started_fields` recorded; None when
         nothing of it is needed to end its credentials (they only expire)."""
+
+    def output_values(self, grant: Grant) -> Mapping[str, str]:
+        """Its `step_outputs` for the command's credential, from the invocation's memory:
+        public names only, never a secret, each on one line."""
+        return {}
+
+    def recovery_plan_with(
+        self, started: Mapping[str, Any], environ: Mapping[str, str], values: OptionValues
+    ) -> BrokerPlan | None:
+        """`recovery_plan`, given what `nhi-invoke revoke` was given for `recovery_options`."""
+        return self.recovery_plan(started, environ)
 
     def principal_label(self, principal: str) -> str:
         """A principal as `audit show` prints it."""
@@ -182,3 +198,14 @@ class CredentialBroker(ABC):
     def endpoint(self, grant: CurrentGrant) -> Endpoint:
         """The --serve endpoint for `grant`; only brokers whose declaration `serves`."""
         raise NotImplementedError(f"{type(self).__name__} has no --serve endpoint")
+
+    def next_renewal(self) -> datetime | None:
+        """While the command runs: when `renew` should next be called, or None when nothing
+        this broker issued needs renewing (the default: credentials that only expire)."""
+        return None
+
+    def renew(self, record: GrantRecorder) -> tuple[str, ...]:
+        """Renew what is due, on the invocation's renewal thread while the command runs;
+        record each renewed grant again (same fingerprint: the ledger notes the update).
+        Never raises; returns warnings for the user (e.g. a maximum lifetime reached)."""
+        return ()

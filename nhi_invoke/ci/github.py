@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import urllib.parse
 from collections.abc import Mapping
@@ -14,6 +16,7 @@ from nhi_invoke.retry import Retryable, RetryPolicy, call_with_retries
 
 REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a variable name
+OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 def _is_fork_pull_request(environ: Mapping[str, str]) -> bool:
@@ -131,11 +134,18 @@ class GitHubReporting:
             handle.write(markdown)
 
     def set_outputs(self, outputs: Mapping[str, str]) -> None:
+        """Append the outputs in the multi-line-safe form (`name<<DELIMITER`), each value on
+        one line of its own: a value with a line break, or a name GitHub would not take, is
+        refused and nothing is written."""
         path = env_value(self.environ, "GITHUB_OUTPUT")
         if path is None:
             return
         for name, value in outputs.items():
-            if "\n" in name + value or "=" in name:
-                raise ValueError(f"step output {name!r} must be one line, its name without '='")
+            if not OUTPUT_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a step output name")
+            if not value.isprintable():
+                raise ValueError(f"the value of {name} is not one printable line")
+        delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
+        text = "".join(f"{n}<<{delimiter}\n{v}\n{delimiter}\n" for n, v in outputs.items())
         with open(path, "a", encoding="utf-8") as handle:
-            handle.write("".join(f"{name}={value}\n" for name, value in outputs.items()))
+            handle.write(text)

@@ -66,7 +66,9 @@ class Reporting(Protocol):
         ...
 
     def set_outputs(self, outputs: Mapping[str, str]) -> None:
-        """Publish step outputs (names and other non-secret values only)."""
+        """Publish step outputs (names and other non-secret values only); raises ValueError,
+        having published nothing, for a value that is not one printable line, and OSError
+        when the outputs cannot be written."""
         ...
 
 

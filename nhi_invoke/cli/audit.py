@@ -5,87 +5,165 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nhi_invoke.audit.findings import Finding, Rule, checked_severity, gate, plural
+from nhi_invoke.audit.findings import Finding, Rule, checked_severity, gate
 from nhi_invoke.cli.commands import app
-from nhi_invoke.cli.options import Debug, Json
-from nhi_invoke.errors import UsageError
+from nhi_invoke.cli.help import NhiTyper
+from nhi_invoke.cli.options import Debug, LedgerKeyFile, json_option
+from nhi_invoke.errors import ConfigError, UsageError
+from nhi_invoke.figures import plural
 
-audit_app = typer.Typer(
-    help="Audit the ledger, pipelines and trust policies (no cloud access).", no_args_is_help=True
-)
-key_app = typer.Typer(help="The ledger's HMAC key.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from nhi_invoke.ledger.key import LedgerKey
+    from nhi_invoke.ledger.verify import Verification
+
+audit_app = NhiTyper(help="Audit the ledger, pipelines and trust policies (no cloud access).")
+key_app = NhiTyper(help="The ledger's HMAC key.")
 audit_app.add_typer(key_app, name="key")
 app.add_typer(audit_app, name="audit")
 
 LedgerArgument = Annotated[
     str | None,
     typer.Argument(
-        help="The ledger [default: NHI_LEDGER, or the one `run` writes].", show_default=False
+        help="The ledger [default: NHI_LEDGER, or the one `run` writes].",
+        show_default=False,
+        metavar="[LEDGER]",
     ),
 ]
 
 
 def _ledger(path: str | None) -> str:
+    """The ledger a command reads; one that does not exist is a configuration error."""
     from nhi_invoke.ledger import path_for  # noqa: PLC0415
 
-    return path_for(path, os.environ)
+    found = path_for(path, os.environ)
+    if os.path.isdir(found):
+        raise ConfigError(
+            f"cannot read the ledger {found}: Is a directory",
+            "pass the ledger file's path (the folder holds it: e.g. ledger.jsonl inside it)",
+        )
+    if not os.path.isfile(found):
+        where = "the ledger" if path else "the ledger (NHI_LEDGER, or the one `run` writes)"
+        sandbox = os.path.join(os.path.dirname(found), "sandbox-ledger.jsonl")
+        hint = "pass the ledger's path (on CI: $RUNNER_TEMP/nhi-invoke/ledger.jsonl, or the "
+        hint += "job's ledger artifact)"
+        if not path and os.path.isfile(sandbox):
+            hint += f"; the sandbox's is {sandbox}"
+        raise ConfigError(f"{where} {found} does not exist", hint)
+    return found
 
 
-def _since(text: str | None) -> datetime | None:
-    """An RFC 3339 time, a date, or a duration back from now (30m, 12h, 7d)."""
-    if text is None:
-        return None
-    units = {"m": "minutes", "h": "hours", "d": "days"}
-    if text[:-1].isdigit() and text[-1:] in units:
-        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+HOW_TO_KEY = (
+    "set NHI_LEDGER_KEY, pass --ledger-key-file, or run 'nhi-invoke audit key init' on the "
+    "machine that wrote it"
+)
+
+
+def _key(key_file: str | None) -> LedgerKey | None:
+    from nhi_invoke.ledger import key as ledger_key  # noqa: PLC0415
+
+    return ledger_key.load(os.environ, key_file)
+
+
+def _verified(
+    path: str, head: str | None = None, key_file: str | None = None
+) -> tuple[Verification, str]:
+    """The ledger checked as `audit verify` checks it, and what was checked."""
+    from nhi_invoke.ledger.verify import verify as verify_ledger  # noqa: PLC0415
+
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise UsageError(
-            f"--since {text!r} is not a time",
-            "use 2026-11-28, 2026-11-28T12:00:00Z, or 30m / 12h / 7d",
+        result = verify_ledger(path, _key(key_file), head)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the ledger {path}: {exc.strerror}", "pass the ledger's path"
         ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    checked = (
+        f"hash chain and HMACs (key {result.key_id})"
+        if result.key_id
+        else f"hash chain only ({HOW_TO_KEY} to check HMACs too)"
+    )
+    return result, checked
+
+
+def _verification_dict(result: Verification, checked: str) -> dict[str, object]:
+    return {
+        "ok": result.ok,
+        "lines": result.lines,
+        "head": result.head,
+        "broken_line": result.broken_line,
+        "reason": result.reason,
+        "key_id": result.key_id,
+        "checked": checked,
+    }
 
 
 @audit_app.command()
 def show(
     ledger: LedgerArgument = None,
-    step: Annotated[str | None, typer.Option(help="Only this step.")] = None,
+    step: Annotated[str | None, typer.Option(help="Only this step.", metavar="STEP")] = None,
     since: Annotated[
-        str | None, typer.Option(help="Only invocations started since (a time, or 30m / 12h / 7d).")
+        str | None,
+        typer.Option(
+            help="Only invocations started since this time (2026-11-28T12:00:00Z), or this "
+            "long ago (30m, 12h, 7d).",
+            metavar="WHEN",
+        ),
     ] = None,
-    invocation: Annotated[str | None, typer.Option(help="Only this invocation.")] = None,
+    invocation: Annotated[
+        str | None, typer.Option(help="Only this invocation.", metavar="ID")
+    ] = None,
     task: Annotated[
-        str | None, typer.Option(help="Only invocations for this task (--task-id, task_id=).")
+        str | None,
+        typer.Option(help="Only invocations for this task (--task-id, task_id=).", metavar="TASK"),
     ] = None,
-    agent: Annotated[str | None, typer.Option(help="Only invocations by this agent.")] = None,
-    json_output: Json = False,
+    agent: Annotated[
+        str | None, typer.Option(help="Only invocations by this agent.", metavar="AGENT")
+    ] = None,
+    json_output: Annotated[bool, json_option("the invocations and the ledger's check")] = False,
     debug: Debug = False,
 ) -> int:
-    """One row per invocation: step, CI run, principals, expiry, exit, how it ended, exposure."""
+    """One row per invocation: step, CI run, principals, expiry, exit, how it ended, exposure.
+
+    The ledger is verified first, as 'audit verify' does: a broken one is still listed, with
+    a warning, and the exit code is 1.
+    """
     from nhi_invoke import render  # noqa: PLC0415
     from nhi_invoke.audit.show import as_dict, summarize  # noqa: PLC0415
+    from nhi_invoke.cli.audit_trace import parse_time  # noqa: PLC0415
 
+    path = _ledger(ledger)
+    started_since = parse_time(since, "--since")
+    result, checked = _verified(path)
     rows = summarize(
-        _ledger(ledger),
+        path,
         datetime.now(UTC),
         os.environ,
         step=step,
-        since=_since(since),
+        since=started_since,
         invocation=invocation,
         task=task,
         agent=agent,
     )
     if json_output:
-        print(json.dumps([as_dict(r) for r in rows], indent=2))
+        body = {
+            "ledger": path,
+            "verification": _verification_dict(result, checked),
+            "invocations": [as_dict(r) for r in rows],
+        }
+        print(render.envelope("audit show", body))
     else:
         render.invocations(rows)
+    if not result.ok:
+        print(
+            f"nhi-invoke: warning: {path}: line {result.broken_line} {result.reason}; these "
+            f"rows may not be what was recorded (run 'nhi-invoke audit verify {path}')",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -95,31 +173,51 @@ def verify(
     head: Annotated[
         str | None,
         typer.Option(
-            help="The head hash the job summary showed: also catches a cut or changed last line."
+            help="The head hash the job summary showed: also catches a cut or changed last line.",
+            metavar="HASH",
         ),
     ] = None,
+    ledger_key_file: LedgerKeyFile = None,
+    require_hmac: Annotated[
+        bool,
+        typer.Option(
+            "--require-hmac",
+            help="Fail unless every line carries a valid HMAC: without a key, anyone could "
+            "have rewritten the ledger and its chain.",
+        ),
+    ] = False,
+    json_output: Annotated[bool, json_option("the result")] = False,
     debug: Debug = False,
 ) -> int:
     """Check the hash chain (and the HMACs, with a key); exit 1 at the first broken line."""
-    from nhi_invoke.ledger import key as ledger_key  # noqa: PLC0415
-    from nhi_invoke.ledger.verify import verify as verify_ledger  # noqa: PLC0415
+    from nhi_invoke import render  # noqa: PLC0415
 
     path = _ledger(ledger)
-    if not os.path.exists(path):
-        raise UsageError(f"the ledger {path} does not exist", "pass the ledger's path")
-    key = ledger_key.load(os.environ)
-    result = verify_ledger(path, key, head)
-    checked = (
-        f"hash chain and HMACs (key {result.key_id})"
-        if result.key_id
-        else "hash chain only (no key: set NHI_LEDGER_KEY or run "
-        "'nhi-invoke audit key init' to check HMACs too)"
-    )
+    if require_hmac and _key(ledger_key_file) is None:
+        checked = f"nothing; {HOW_TO_KEY}"
+        if json_output:
+            body = {"ledger": path, "ok": False, "reason": "no HMAC key", "checked": checked}
+            print(render.envelope("audit verify", body))
+            return 1
+        print(f"{path}: no HMAC key to check it with (--require-hmac)", file=sys.stderr)
+        print(f"checked: {checked}", file=sys.stderr)
+        return 1
+    result, checked = _verified(path, head, ledger_key_file)
+    if json_output:
+        body = {"ledger": path, **_verification_dict(result, checked)}
+        print(render.envelope("audit verify", body))
+        return 0 if result.ok else 1
     if not result.ok:
         print(f"{path}: line {result.broken_line} {result.reason}", file=sys.stderr)
         print(f"checked: {checked}", file=sys.stderr)
         return 1
-    print(f"{path}: {result.lines} lines intact, head {result.head}")
+    if result.key_id:
+        print(f"{path}: {plural(result.lines, 'line')} intact, head {result.head}")
+    else:
+        print(
+            f"{path}: {plural(result.lines, 'line')}, hash chain consistent (no HMAC key: anyone "
+            f"could have re-chained it), head {result.head}"
+        )
     print(f"checked: {checked}")
     return 0
 
@@ -140,11 +238,13 @@ def key_init(debug: Debug = False) -> int:
 FailOn = Annotated[
     str,
     typer.Option(
-        help="Exit 1 when a finding is at least this severe (info, low, medium, high, critical)."
+        help="Exit 1 when a finding is at least this severe (info, low, medium, high, critical).",
+        metavar="SEVERITY",
     ),
 ]
 Sarif = Annotated[
-    str | None, typer.Option(help="Also write SARIF 2.1.0 to this file ('-' for stdout).")
+    str | None,
+    typer.Option(help="Also write SARIF 2.1.0 to this file ('-' for stdout).", metavar="FILE"),
 ]
 JsonReport = Annotated[
     bool, typer.Option("--json", help="Print the report as one JSON object (docs/audit.md).")
@@ -152,10 +252,9 @@ JsonReport = Annotated[
 
 
 def _envelope(command: str, body: dict[str, object]) -> str:
-    """The one JSON shape of every command's --json: the command, the version, then its keys."""
-    from nhi_invoke import __version__  # noqa: PLC0415
+    from nhi_invoke import render  # noqa: PLC0415
 
-    return json.dumps({"command": command, "version": __version__, **body}, indent=2)
+    return render.envelope(command, body)
 
 
 def _one_stdout(json_output: bool, sarif: str | None) -> None:
@@ -176,7 +275,10 @@ def _write_sarif(target: str, findings: tuple[Finding, ...], rules: dict[str, Ru
 @audit_app.command()
 def pipelines(
     path: Annotated[
-        str, typer.Argument(help="A repository checkout (or a folder, or one pipeline file).")
+        str,
+        typer.Argument(
+            help="A repository checkout (or a folder, or one pipeline file).", metavar="[PATH]"
+        ),
     ] = ".",
     json_output: JsonReport = False,
     sarif: Sarif = None,
@@ -186,6 +288,7 @@ def pipelines(
         typer.Option(
             "--exclude",
             help="Leave out files and folders matching this glob, relative to PATH (repeatable).",
+            metavar="GLOB",
         ),
     ] = None,
     verbose: Annotated[
@@ -216,11 +319,15 @@ def pipelines(
 @audit_app.command("trust-policy")
 def trust_policy(
     files: Annotated[
-        list[str] | None, typer.Argument(help="Trust policy JSON files.", show_default=False)
+        list[str] | None,
+        typer.Argument(help="Trust policy JSON files.", show_default=False, metavar="[FILE]..."),
     ] = None,
     role: Annotated[
         str | None,
-        typer.Option(help="Read the trust policy of this IAM role (ambient AWS credentials)."),
+        typer.Option(
+            help="Read the trust policy of this IAM role (ambient AWS credentials).",
+            metavar="NAME",
+        ),
     ] = None,
     json_output: JsonReport = False,
     sarif: Sarif = None,

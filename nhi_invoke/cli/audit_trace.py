@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,7 @@ import typer
 
 from nhi_invoke.cli.audit import audit_app
 from nhi_invoke.cli.options import Debug
-from nhi_invoke.errors import UsageError
+from nhi_invoke.errors import ConfigError, UsageError
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
@@ -26,7 +25,7 @@ def parse_time(text: str | None, flag: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise UsageError(
+        raise ConfigError(
             f"{flag} {text!r} is not a time",
             "use 2026-11-28, 2026-11-28T12:00:00Z, or 30m / 12h / 7d",
         ) from exc
@@ -41,6 +40,7 @@ def trace(
             help="Ledgers, or directories searched for *.jsonl (job artifacts); "
             "default: NHI_LEDGER, or the one `run` writes.",
             show_default=False,
+            metavar="[LEDGER]...",
         ),
     ] = None,
     cloudtrail: Annotated[
@@ -50,6 +50,7 @@ def trace(
             help="CloudTrail logs as delivered to S3 (.json, .json.gz, or a tree of them) or "
             "`aws cloudtrail lookup-events` output.",
             show_default=False,
+            metavar="PATH",
         ),
     ] = None,
     gcp_audit: Annotated[
@@ -59,6 +60,7 @@ def trace(
             help="GCP audit entries: `gcloud logging read --format=json` output or a log "
             "sink's JSON lines (files or directories).",
             show_default=False,
+            metavar="PATH",
         ),
     ] = None,
     vault_audit: Annotated[
@@ -67,33 +69,48 @@ def trace(
             "--vault-audit",
             help="Vault/OpenBao file audit device logs (files or directories).",
             show_default=False,
+            metavar="PATH",
         ),
     ] = None,
-    invocation: Annotated[str | None, typer.Option(help="Everything this invocation did.")] = None,
+    invocation: Annotated[
+        str | None, typer.Option(help="Everything this invocation did.", metavar="ID")
+    ] = None,
     access_key_id: Annotated[
-        str | None, typer.Option(help="The calls of this AWS access key id, and its invocation.")
+        str | None,
+        typer.Option(
+            help="The calls of this AWS access key id, and its invocation.", metavar="KEY_ID"
+        ),
     ] = None,
     event_id: Annotated[
         str | None,
-        typer.Option(help="This event (eventID, insertId, request id) and its invocation."),
+        typer.Option(
+            help="This event (eventID, insertId, request id) and its invocation.", metavar="ID"
+        ),
     ] = None,
     principal: Annotated[
         str | None,
-        typer.Option(help="Calls by this role, session ARN, service account or Vault role."),
+        typer.Option(
+            help="Calls by this role, session ARN, service account or Vault role.",
+            metavar="PRINCIPAL",
+        ),
     ] = None,
     task: Annotated[
         str | None,
         typer.Option(help="Everything an agent's task did (every invocation with its task id)."),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Only events since (a time, a date, or 30m / 12h / 7d).")
+        str | None,
+        typer.Option(help="Only events since (a time, a date, or 30m / 12h / 7d).", metavar="WHEN"),
     ] = None,
-    until: Annotated[str | None, typer.Option(help="Only events until (a time or a date).")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only events until (a time or a date).", metavar="WHEN")
+    ] = None,
     fail_on: Annotated[
         str,
         typer.Option(
             help="Exit 1 on: none; after-end (a credential used after its invocation ended); "
-            "unattributed (also: calls by managed identities no ledger knows)."
+            "unattributed (also: calls by managed identities no ledger knows).",
+            metavar="LEVEL",
         ),
     ] = "after-end",
     print_sql: Annotated[
@@ -101,6 +118,7 @@ def trace(
         typer.Option(
             "--print-sql",
             help="Print the query for athena, bigquery or cloudtrail-lake instead of reading logs.",
+            metavar="DIALECT",
         ),
     ] = None,
     sql_table: Annotated[
@@ -111,6 +129,7 @@ def trace(
             "cloudaudit_googleapis_com_activity and _data_access; cloudtrail-lake: required, "
             "the event data store ID).",
             show_default=False,
+            metavar="TABLE",
         ),
     ] = None,
     vault_audit_hash_token: Annotated[
@@ -120,19 +139,27 @@ def trace(
             help="A Vault token allowed to call sys/audit-hash, to match HMAC'd accessors "
             "(prefer the variable: a flag shows in the process list).",
             show_default=False,
+            metavar="TOKEN",
         ),
     ] = None,
     vault_addr: Annotated[
         str | None,
         typer.Option(
-            envvar=["VAULT_ADDR", "BAO_ADDR"], help="Vault's address, for sys/audit-hash."
+            envvar=["VAULT_ADDR", "BAO_ADDR"],
+            help="Vault's address, for sys/audit-hash.",
+            metavar="URL",
         ),
     ] = None,
     vault_audit_device: Annotated[
-        str, typer.Option(help="The path the audit device is enabled at.")
+        str, typer.Option(help="The path the audit device is enabled at.", metavar="PATH")
     ] = "file",
     json_output: Annotated[
-        bool, typer.Option("--json", help='Print {"events": [...], "invocations": [...]}.')
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the events, the invocations, the warnings and what was read as one "
+            "JSON object instead of text.",
+        ),
     ] = False,
     debug: Debug = False,
 ) -> int:
@@ -193,7 +220,9 @@ def trace(
     counted = findings.count(report.events)
     if json_output:
         _warn([p.one_line() for p in report.problems])
-        print(json.dumps(render.as_dict(report), indent=2))
+        from nhi_invoke.render import envelope  # noqa: PLC0415
+
+        print(envelope("audit trace", render.as_dict(report)))
     else:
         render.table(report, counted)  # its first lines are the warnings
     return findings.exit_code(counted, fail_on)

@@ -5,14 +5,9 @@ from __future__ import annotations
 import typer
 
 from nhi_invoke import __version__
+from nhi_invoke.cli.help import NhiTyper
 
-app = typer.Typer(
-    name="nhi-invoke",
-    help="Run each pipeline step under its own short-lived cloud identity.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = NhiTyper(name="nhi-invoke")
 
 
 def _version(value: bool) -> None:
@@ -32,17 +27,25 @@ def _root(
         help="Show the version and exit.",
     ),
 ) -> None:
-    """Run each pipeline step under its own short-lived cloud identity."""
+    """Run each pipeline step under its own short-lived cloud identity.
+
+    Start with 'nhi-invoke sandbox -- CMD' to try it on 127.0.0.1, 'nhi-invoke run
+    --dry-run … -- CMD' to see what a step would get, and 'nhi-invoke COMMAND -h' for
+    each command's options. Exit codes: the command's own; 2 usage; 65 token; 69
+    unreachable; 77 refused; 78 configuration; 126/127 command; 70 a bug of ours.
+    """
 
 
 # Each command lives in its own module; only the one invoked is imported (and all of them
-# for the top-level help), so `run` pays for no other command's imports.
+# for the top-level help), so `run` pays for no other command's imports. In this order in
+# the help.
 COMMAND_MODULES = {
     "run": "nhi_invoke.cli.run",
     "sandbox": "nhi_invoke.cli.sandbox",
     "token": "nhi_invoke.cli.token",
     "revoke": "nhi_invoke.cli.revoke",
     "audit": "nhi_invoke.cli.audit",
+    "completion": "nhi_invoke.cli.completion",
 }
 
 

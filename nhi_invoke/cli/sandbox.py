@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from nhi_invoke import brokers
+from nhi_invoke import brokers, install_hint
 from nhi_invoke.cli.commands import app
 from nhi_invoke.cli.options import PASSTHROUGH, Command, Debug, LedgerPath, Quiet
+from nhi_invoke.errors import ConfigError
 
 ALL = ("all", "both")  # "both": from when there were two
 
@@ -26,10 +27,10 @@ def _brokers(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise typer.BadParameter(
-            f"{text!r} is not one of {', '.join(known)} (or {' / '.join(ALL)}, or a "
+        raise ConfigError(
+            f"--cloud {text!r} is not one of {', '.join(known)} (or {' / '.join(ALL)}, or a "
             "comma-separated list)",
-            param_hint="--cloud",
+            f"pass --cloud {known[0]}, or --cloud all",
         )
     return names
 
@@ -38,13 +39,15 @@ def _brokers(text: str) -> tuple[str, ...]:
 def sandbox(
     command: Command = None,
     step_id: Annotated[
-        str | None, typer.Option("--step-id", help="The step id (default: sandbox-step).")
+        str | None,
+        typer.Option("--step-id", help="The step id [default: sandbox-step].", metavar="TEXT"),
     ] = None,
     cloud: Annotated[
         str | None,
         typer.Option(
             help="Which identities the command gets: a broker's name, several separated by "
-            "commas, or all ('both' is all) \\[default: the first broker's]."
+            "commas, or all ('both' is all) [default: the first broker's].",
+            metavar="NAME[,NAME...]",
         ),
     ] = None,
     chained: Annotated[
@@ -56,13 +59,18 @@ def sandbox(
     ] = False,
     tag: Annotated[
         list[str] | None,
-        typer.Option("--tag", help="Extra session tag KEY=VALUE (repeatable; with --chained)."),
+        typer.Option(
+            "--tag",
+            help="Extra session tag (repeatable; with --chained).",
+            metavar="KEY=VALUE",
+        ),
     ] = None,
     ledger: LedgerPath = None,
     ready_file: Annotated[
         str | None,
         typer.Option(
-            help="Write the emulators' endpoints and environment as JSON to this file (0600)."
+            help="Write the emulators' endpoints and environment as JSON to this file (0600).",
+            metavar="PATH",
         ),
     ] = None,
     quiet: Quiet = False,
@@ -73,15 +81,19 @@ def sandbox(
     Without a command, keep the emulators up until Ctrl-C (see --ready-file).
     """
     chosen = _brokers(cloud) if cloud is not None else ()
+    if tag and not chained:
+        # Checked before any emulator starts: tags ride on the chained hop only.
+        raise ConfigError(
+            "--tag needs the chained hop (AssumeRoleWithWebIdentity accepts no session tags)",
+            "add --chained",
+        )
     try:
         from nhi_invoke.sandbox.emulators import SandboxRequest  # noqa: PLC0415
         from nhi_invoke.sandbox.emulators import sandbox as run_sandbox  # noqa: PLC0415
     except ModuleNotFoundError as missing:
-        from nhi_invoke.errors import ConfigError  # noqa: PLC0415
-
         raise ConfigError(
             f"the sandbox needs {missing.name}, which is not installed",
-            "pip install 'nhi-invoke[sandbox]'",
+            install_hint("sandbox"),
         ) from missing
     return run_sandbox(
         SandboxRequest(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Annotated
 
@@ -10,7 +9,8 @@ import typer
 
 from nhi_invoke import brokers
 from nhi_invoke.cli.commands import app
-from nhi_invoke.cli.options import Debug, Json, TokenEnv, TokenFile
+from nhi_invoke.cli.options import Debug, TokenEnv, TokenFile, json_option
+from nhi_invoke.errors import ConfigError
 
 
 def _default_audience() -> str:
@@ -25,7 +25,11 @@ def _default_audience() -> str:
 @app.command()
 def token(
     audience: Annotated[
-        str, typer.Option(help="Audience to request and check (the first broker's by default).")
+        str,
+        typer.Option(
+            help="Audience to request and check (the first broker's by default).",
+            metavar="AUDIENCE",
+        ),
     ] = _default_audience(),
     verify: Annotated[
         bool,
@@ -33,7 +37,7 @@ def token(
     ] = False,
     token_file: TokenFile = None,
     token_env: TokenEnv = None,
-    json_output: Json = False,
+    json_output: Annotated[bool, json_option("the claims and checks")] = False,
     debug: Debug = False,
 ) -> int:
     """Show the OIDC token's claims (never the token) and whether it would pass."""
@@ -41,14 +45,12 @@ def token(
     from nhi_invoke.tokeninfo import inspect  # noqa: PLC0415
 
     if not audience:
-        raise typer.BadParameter(
-            "no broker has a default audience: pass one", param_hint="--audience"
-        )
+        raise ConfigError("no broker has a default audience", "pass --audience")
     report = inspect(
         os.environ, audience=audience, token_file=token_file, token_env=token_env, verify=verify
     )
     if json_output:
-        print(json.dumps(render.token_dict(report), indent=2))
+        print(render.envelope("token", render.token_dict(report)))
     else:
         render.token(report)
     if report.problem is not None:

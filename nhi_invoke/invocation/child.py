@@ -11,8 +11,9 @@ from nhi_invoke.brokers.interface import BrokerPlan, ChildVariables
 
 ACTIVE_VARIABLE = "NHI_INVOKE_ACTIVE"
 ALWAYS_SET = ("NHI_INVOCATION_ID", "NHI_STEP_ID", ACTIVE_VARIABLE)
-# The ledger's HMAC key: a command holding it could forge ledger lines.
-ALWAYS_REMOVED = ("NHI_LEDGER_KEY",)
+# The ledger's HMAC key (and where it is read from): a command holding it could forge
+# ledger lines.
+ALWAYS_REMOVED = ("NHI_LEDGER_KEY", "NHI_LEDGER_KEY_FILE")
 
 
 def names_set(plans: Sequence[BrokerPlan], *, served: bool = False) -> tuple[str, ...]:

@@ -22,21 +22,18 @@ from typing import TYPE_CHECKING, TextIO
 from nhi_invoke import __version__, brokers
 from nhi_invoke.brokers.grants import CHILD, Grant, Release, expiring
 from nhi_invoke.brokers.interface import CredentialBroker
-from nhi_invoke.errors import NhiError
+from nhi_invoke.errors import NhiError, RecordError
+from nhi_invoke.figures import moment
 from nhi_invoke.invocation import child, summary
 from nhi_invoke.invocation.journal import Journal
 from nhi_invoke.invocation.prepare import Prepared
 from nhi_invoke.ledger import key as ledger_key
-from nhi_invoke.ledger.records import (
-    CommandExited,
-    CredentialClosed,
-    ErrorRecorded,
-    InvocationFinished,
-    InvocationStarted,
-)
+from nhi_invoke.ledger.endings import CommandExited, ErrorRecorded, InvocationFinished
+from nhi_invoke.ledger.records import CredentialClosed, InvocationStarted
 from nhi_invoke.ledger.store import Ledger
 
 if TYPE_CHECKING:
+    from nhi_invoke.invocation.renewal import Renewals
     from nhi_invoke.invocation.serve import CredentialHost
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, never a cloud or input problem
@@ -79,13 +76,27 @@ def release_all(
                 )
             released.append((grant, release))
             extra = {"recovered": True} if recovering else {}
-            journal.ledger.write(CredentialClosed.of(grant, release, **extra), _now())
+            journal.write(CredentialClosed.of(grant, release, **extra))
             if release.failure is not None:
                 warn(
                     f"warning: {grant.principal} could not be revoked; it stays usable until "
-                    f"{grant.expires_at:%H:%M:%S}Z ({release.failure})"
+                    f"{moment(grant.expires_at)} ({release.failure})"
                 )
     return released
+
+
+def unrecorded(journal: Journal) -> RecordError | None:
+    """The ledger lines a journal lost, as one error (None when it lost none)."""
+    failure = journal.ledger_failure
+    if failure is None:
+        return None
+    lines = (
+        "1 ledger line was" if journal.unwritten == 1 else f"{journal.unwritten} ledger lines were"
+    )
+    return RecordError(
+        f"{lines} not written ({failure.message}); every credential was still ended",
+        failure.hint,
+    )
 
 
 class Invocation:
@@ -113,7 +124,7 @@ class Invocation:
             self.plan.ledger_path,
             self.plan.invocation_id,
             self.plan.step_id,
-            key=ledger_key.load(prepared.environ),
+            key=ledger_key.load(prepared.environ, self.plan.ledger_key_file),
         )
         self.journal = Journal(ledger, prepared.token_source, prepared.reporting)
         self.runtimes: dict[str, CredentialBroker] = {
@@ -126,7 +137,10 @@ class Invocation:
         }
         self._started = time.monotonic()
         self._host: CredentialHost | None = None
+        self._renewals: Renewals | None = None
         self._closed: list[tuple[Grant, Release]] | None = None
+        # Set by close() when ledger lines were lost: reported once, at the very end.
+        self.unrecorded: RecordError | None = None
 
     def say(self, text: str) -> None:
         if self._report is not None:
@@ -190,13 +204,26 @@ class Invocation:
             for secret in endpoint.secrets():
                 self.journal.mask(secret.reveal())
         self._host = CredentialHost(endpoints)
+        environments = self._host.environments()
+        # The endpoints' random path and tokens are the command's secrets: masked before it
+        # starts, like every credential (a command that prints its environment shows them).
+        self.journal.mask(self._host.secret_path.strip("/"))
+        for environment in environments.values():
+            for value in environment.values():
+                self.journal.mask(value)
         self._host.start()
-        return self._host.environments()
+        return environments
 
     def begin(self, command_name: str) -> None:
         """Record the start (before anything is issued: a ledger that cannot be written
         fails here, with nothing to clean up)."""
         plan = self.plan
+        if plan.keep_oidc_env:
+            # Said on every run, not only in --dry-run: the pipeline chose it, and it matters.
+            self.say(
+                "warning: --keep-oidc-env: the command can request OIDC tokens and mint "
+                "identities of its own"
+            )
         self.journal.ledger.write(
             InvocationStarted(
                 nhi_version=__version__,
@@ -217,6 +244,11 @@ class Invocation:
         """Issue every grant and return the child's environment; after `begin`. Whatever
         happens, `close` ends what was issued."""
         plan = self.plan
+        if plan.keep_oidc_env:
+            # The command will see the CI's token-request secrets: hidden from the log first.
+            for name in plan.ci.token_variables:
+                if value := self.prepared.environ.get(name):
+                    self.journal.mask(value)
         first = self._issue_all()
         # Every broker with --serve; without it, those whose SDKs read only an endpoint.
         to_serve = {
@@ -237,17 +269,32 @@ class Invocation:
         for grant in first.values():
             self.say(
                 f"{plan.step_id} runs as {grant.principal} until "
-                f"{grant.expires_at:%H:%M:%S}Z (invocation {plan.invocation_id})"
+                f"{moment(grant.expires_at)} (invocation {plan.invocation_id})"
                 + (", refreshed while it runs" if grant.broker in to_serve else "")
             )
         return env
 
     def command_started(self) -> None:
+        """The command is about to start: renew what needs renewing while it runs."""
         self.journal.child_running = True
+        # The command runs: from now on nothing may stop cleanup, not even the ledger.
+        self.journal.tolerant = True
+        if any(r.next_renewal() is not None for r in self.runtimes.values()):
+            from nhi_invoke.invocation.renewal import Renewals  # noqa: PLC0415
+
+            self._renewals = Renewals(
+                self.runtimes,
+                lambda name: self.journal.recorder(self.audiences[name][0]),
+                self.say,
+            )
+            self._renewals.start()
 
     def command_ended(self) -> None:
-        """The command is gone: its endpoints end with it, whatever it left running."""
+        """The command is gone: its endpoints and renewals end with it, whatever it left
+        running."""
         self.journal.child_running = False
+        if self._renewals is not None:
+            self._renewals.stop()
         if self._host is not None:
             self._host.stop()
 
@@ -260,13 +307,12 @@ class Invocation:
         exception: str | None = None,
     ) -> None:
         """Record the command's end (`ended_by`, `exception`: how a Python API block ended)."""
-        record = CommandExited(exit_code, signal, self._ms(), ended_by, exception)
-        self.journal.ledger.write(record, _now())
+        self.journal.write(CommandExited(exit_code, signal, self._ms(), ended_by, exception))
 
     def failed(self, error: NhiError) -> None:
-        self.journal.ledger.write(
-            ErrorRecorded(error.exit_code, type(error).__name__, error.one_line()), _now()
-        )
+        """Record why the invocation failed; a ledger that fails too never hides `error`."""
+        self.journal.tolerant = True
+        self.journal.write(ErrorRecorded(error.exit_code, type(error).__name__, error.one_line()))
 
     def close(
         self, exit_code: int, *, signal: int | None = None, ended: datetime | None = None
@@ -276,23 +322,50 @@ class Invocation:
         if self._closed is not None:
             return self._closed
         self._closed = []
+        self.journal.tolerant = True
         self.command_ended()
         released = release_all(
             self.journal, self.runtimes, self.audiences, ended or _now(), warn=self.say
         )
         self._closed = released
-        ledger = self.journal.ledger
-        ledger.write(
+        self.journal.write(
             InvocationFinished(
                 exit_code=exit_code,
                 signal=signal,
                 retries=sum(r.retries.retries for r in self.runtimes.values()),
                 duration_ms=self._ms(),
-            ),
-            _now(),
+            )
         )
         self._summarize(released, exit_code)
+        self.unrecorded = unrecorded(self.journal)
+        if self.plan.step_outputs:
+            # After the command: for the names we set, ours are the last lines written.
+            self.unrecorded = self._publish_outputs() or self.unrecorded
         return released
+
+    def outputs(self) -> dict[str, str]:
+        """The step outputs, from this invocation's memory (never from a file the command
+        could write): its id, its ledger, and each broker's for the command's credential."""
+        values = {
+            "invocation-id": self.plan.invocation_id,
+            "ledger-path": os.path.abspath(self.plan.ledger_path),
+        }
+        latest = {g.broker: g for g in self.journal.grants if g.purpose == CHILD}
+        for declaration in brokers.declarations(self.prepared.environ):
+            values.update(dict.fromkeys(declaration.step_outputs, ""))
+            if declaration.name in latest:
+                values.update(declaration.output_values(latest[declaration.name]))
+        return values
+
+    def _publish_outputs(self) -> RecordError | None:
+        try:
+            self.prepared.reporting.set_outputs(self.outputs())
+        except (OSError, ValueError) as exc:
+            return RecordError(
+                f"the step outputs were not written: {exc}",
+                "nothing was published; outputs hold names only, each on one line",
+            )
+        return None
 
     def _summarize(self, released: list[tuple[Grant, Release]], exit_code: int) -> None:
         text = summary.markdown(self.plan, released, exit_code, self.journal.ledger.head)

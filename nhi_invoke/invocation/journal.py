@@ -1,5 +1,9 @@
 """What one invocation fetched and issued: every OIDC token (checked, masked) and every grant
-(masked, then recorded in the ledger) the moment it exists, from whichever thread."""
+(masked, then recorded in the ledger) the moment it exists, from whichever thread.
+
+Once the command has started (or cleanup has begun), a ledger write that fails no longer
+stops anything: the first failure is kept, every credential is still released, and the
+caller reports it once at the end."""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from typing import Any
 from nhi_invoke import oidc
 from nhi_invoke.brokers.grants import Grant, GrantRecorder, TokenSupplier
 from nhi_invoke.ci.interface import Reporting, TokenSource
-from nhi_invoke.ledger.records import CredentialIssued
+from nhi_invoke.errors import NhiError
+from nhi_invoke.ledger.records import CredentialIssued, CredentialUpdated, Record
 from nhi_invoke.ledger.store import Ledger
 
 
@@ -40,9 +45,24 @@ class Journal:
         # Other code writes to the same output at any moment (the Python API's host process):
         # every mask command starts a line of its own.
         self.shared_output = False
+        # From the command's start (or cleanup's) on: ledger failures are kept, not raised.
+        self.tolerant = False
+        self.ledger_failure: NhiError | None = None
+        self.unwritten = 0
         self._token_records: dict[str, dict[str, Any]] = {}
         self._masked: set[str] = set()
         self._lock = threading.Lock()
+
+    def write(self, record: Record) -> None:
+        """Append `record` to the ledger; when tolerant, a failure is kept instead of raised."""
+        try:
+            self.ledger.write(record, datetime.now(UTC))
+        except NhiError as error:
+            with self._lock:
+                self.unwritten += 1
+                self.ledger_failure = self.ledger_failure or error
+            if not self.tolerant:
+                raise
 
     def mask(self, value: str) -> None:
         with self._lock:
@@ -69,18 +89,35 @@ class Journal:
         return supply
 
     def recorder(self, audience: str) -> GrantRecorder:
-        """Records each grant as it is issued."""
+        """Records each grant as it is issued; a grant recorded again (the same broker and
+        fingerprint: renewed, or holding what was obtained with it since) replaces the one
+        recorded before, and the ledger records the change as `credential.updated`."""
 
         def record(grant: Grant) -> None:
             # Masked before anything else happens: nothing may print a secret unmasked.
             for secret in grant.secrets:
                 self.mask(secret.reveal())
-            if self.issued_purpose is not None:
-                grant = dataclasses.replace(grant, purpose=self.issued_purpose)
             with self._lock:
-                self.grants.append(grant)
+                known = next(
+                    (
+                        i
+                        for i, g in enumerate(self.grants)
+                        if g.fingerprint == grant.fingerprint and g.broker == grant.broker
+                    ),
+                    None,
+                )
+                if known is not None:
+                    grant = dataclasses.replace(grant, purpose=self.grants[known].purpose)
+                    self.grants[known] = grant
+                else:
+                    if self.issued_purpose is not None:
+                        grant = dataclasses.replace(grant, purpose=self.issued_purpose)
+                    self.grants.append(grant)
                 oidc_record = self._token_records.get(audience, {})
-            self.ledger.write(CredentialIssued.of(grant, oidc_record), datetime.now(UTC))
+            if known is not None:
+                self.write(CredentialUpdated.of(grant))
+            else:
+                self.write(CredentialIssued.of(grant, oidc_record))
 
         return record
 

@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -237,4 +238,12 @@ def run(prepared: Prepared, *, quiet: bool = False, stderr: TextIO | None = None
         finally:
             guard.phase = Phase.CLEANUP
             invocation.close(exit_code, signal=guard.received, ended=command_ended)
+            lost = invocation.unrecorded
+            if lost is not None and exit_code != 0:
+                # The run fails already, with its own code; the lost lines are said, once.
+                print(
+                    f"nhi-invoke: error: {lost.one_line()}", file=stderr or sys.stderr, flush=True
+                )
+    if invocation.unrecorded is not None and exit_code == 0:
+        raise invocation.unrecorded  # a command that succeeded, with an incomplete ledger: 74
     return exit_code

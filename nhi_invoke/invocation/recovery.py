@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from typing import Any
 
 from nhi_invoke import brokers, settings
 from nhi_invoke.brokers.grants import Grant, Release
@@ -21,12 +21,15 @@ from nhi_invoke.brokers.interface import BrokerPlan, CredentialBroker
 from nhi_invoke.ci import detect
 from nhi_invoke.ci.interface import CIProvider, NoReporting, Reporting, TokenSource
 from nhi_invoke.errors import ConfigError, NhiError
-from nhi_invoke.invocation.flow import release_all
+from nhi_invoke.figures import moment
+from nhi_invoke.invocation.flow import release_all, unrecorded
 from nhi_invoke.invocation.journal import Journal
 from nhi_invoke.ledger import history, path_for, store
 from nhi_invoke.ledger import key as ledger_key
-from nhi_invoke.ledger.records import InvocationFinished, InvocationStarted, rfc3339
+from nhi_invoke.ledger.endings import InvocationFinished
+from nhi_invoke.ledger.records import InvocationStarted
 from nhi_invoke.retry import RetryPolicy
+from nhi_invoke.settings.option import Option, OptionValues
 
 RECOVERED_BY = "nhi-invoke revoke"
 RECOVERY_ENTRY = "recovery-entry"  # a credential recovery itself issued, to revoke with
@@ -38,6 +41,9 @@ class RecoveryRequest:
     invocation: str | None
     token_file: str | None
     token_env: str | None
+    ledger_key_file: str | None = None
+    # The brokers' `recovery_options`, by option name (flags of `nhi-invoke revoke`).
+    given: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,17 @@ def _alive(started: InvocationStarted | None) -> bool:
 
 class _Recovery:
     def __init__(
-        self, environ: Mapping[str, str], source: TokenSource, reporting: Reporting, path: str
+        self,
+        environ: Mapping[str, str],
+        source: TokenSource,
+        reporting: Reporting,
+        path: str,
+        key: ledger_key.LedgerKey | None,
+        values: OptionValues,
     ) -> None:
         self.environ = environ
+        self.key = key
+        self.values = values
         self.source = source
         self.reporting = reporting
         self.path = path
@@ -83,7 +97,7 @@ class _Recovery:
         for name, fields in (started.plans if started else {}).items():
             declared = brokers.declaration(name, self.environ)
             plan: BrokerPlan | None = (
-                declared.recovery_plan(fields, self.environ) if declared else None
+                declared.recovery_plan_with(fields, self.environ, self.values) if declared else None
             )
             if declared is None or plan is None:
                 continue  # its credentials are recorded with their expiry
@@ -93,11 +107,10 @@ class _Recovery:
 
     def invocation(self, found: history.InvocationHistory) -> list[Outcome]:
         started = found.started
-        ledger = store.Ledger(
-            self.path, found.invocation_id, found.step_id, key=ledger_key.load(self.environ)
-        )
+        ledger = store.Ledger(self.path, found.invocation_id, found.step_id, key=self.key)
         # Whatever recovery itself issues (an entry session to revoke with) is named as such.
         journal = Journal(ledger, self.source, self.reporting, issued_purpose=RECOVERY_ENTRY)
+        journal.tolerant = True  # recovery is all cleanup: a failing ledger stops no release
         journal.adopt(issued.grant() for issued in found.open_credentials())
         runtimes, audiences = self._runtimes(started)
         released = release_all(
@@ -108,10 +121,12 @@ class _Recovery:
             recovering=True,
         )
         if found.finished is None:
-            ledger.write(
-                InvocationFinished(exit_code=None, recovered_by=RECOVERED_BY), datetime.now(UTC)
-            )
-        return [_outcome(found.invocation_id, g, r) for g, r in released]
+            journal.write(InvocationFinished(exit_code=None, recovered_by=RECOVERED_BY))
+        outcomes = [_outcome(found.invocation_id, g, r) for g, r in released]
+        lost = unrecorded(journal)
+        if lost is not None:
+            outcomes.append(Outcome(found.invocation_id, "-", "unrecorded", lost.one_line(), lost))
+        return outcomes
 
 
 def _outcome(invocation_id: str, grant: Grant, release: Release) -> Outcome:
@@ -122,8 +137,14 @@ def _outcome(invocation_id: str, grant: Grant, release: Release) -> Outcome:
     elif release.revoked:
         detail = f"{release.method}: {how}" if how else release.method
     else:
-        detail = f"expires {rfc3339(grant.expires_at)}"
+        reason = release.detail.get("reason")
+        detail = f"expires {moment(grant.expires_at)}" + (f" ({reason})" if reason else "")
     return Outcome(invocation_id, grant.principal, action, detail, release.error)
+
+
+def recovery_options(environ: Mapping[str, str]) -> tuple[Option, ...]:
+    """The options `nhi-invoke revoke` takes for the brokers (never from a config file)."""
+    return tuple(o for d in brokers.declarations(environ) for o in d.recovery_options)
 
 
 def recover(
@@ -134,6 +155,8 @@ def recover(
 ) -> list[Outcome]:
     """Revoke or record every credential the ledger shows as still open."""
     path = path_for(request.ledger, environ)
+    # Loaded once, before anything is revoked: a key from a descriptor can be read only once.
+    key = ledger_key.load(environ, request.ledger_key_file)
     found = history.invocations(store.read(path))
     if request.invocation is not None and request.invocation not in {
         f.invocation_id for f in found
@@ -151,7 +174,9 @@ def recover(
         policy=RetryPolicy(),
     )
     reporting = provider.reporting(environ) if provider is not None else NoReporting()
-    recovery = _Recovery(environ, source, reporting, path)
+    options = {o.name: o for o in recovery_options(environ)}
+    values = OptionValues(options, request.given, environ, {}, "")
+    recovery = _Recovery(environ, source, reporting, path, key, values)
     outcomes: list[Outcome] = []
     for invocation in found:
         if request.invocation is not None and invocation.invocation_id != request.invocation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nhi_invoke.brokers.grants import Grant, Release
+from nhi_invoke.figures import moment
 from nhi_invoke.plan import Plan
 
 
@@ -32,7 +33,7 @@ def markdown(
     for grant, release in ended:
         lines.append(
             f"| {grant.broker} {grant.purpose} | `{_md(grant.principal)}` | "
-            f"{grant.expires_at:%Y-%m-%d %H:%M:%S}Z | {_ended(release)} |"
+            f"{moment(grant.expires_at)} | {_ended(release)} |"
         )
     lines += [
         "",

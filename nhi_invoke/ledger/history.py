@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from nhi_invoke.ledger.endings import InvocationFinished
 from nhi_invoke.ledger.records import (
     CredentialClosed,
     CredentialIssued,
+    CredentialUpdated,
     Entry,
-    InvocationFinished,
     InvocationStarted,
 )
 
@@ -46,7 +47,18 @@ class InvocationHistory:
 
     @property
     def issued(self) -> list[tuple[datetime, CredentialIssued]]:
-        return [(e.time, e.record) for e in self.entries if isinstance(e.record, CredentialIssued)]
+        """Each credential when it was issued, as its last update left it (a renewal's
+        expiry, what was obtained with it)."""
+        latest = {
+            e.record.fingerprint: e.record
+            for e in self.entries
+            if isinstance(e.record, CredentialUpdated)
+        }
+        return [
+            (e.time, _updated(e.record, latest.get(e.record.fingerprint)))
+            for e in self.entries
+            if isinstance(e.record, CredentialIssued)
+        ]
 
     @property
     def finished(self) -> InvocationFinished | None:
@@ -71,6 +83,14 @@ class InvocationHistory:
             e.record.fingerprint for e in self.entries if isinstance(e.record, CredentialClosed)
         }
         return [issued for _, issued in self.issued if issued.fingerprint not in closed]
+
+
+def _updated(issued: CredentialIssued, update: CredentialUpdated | None) -> CredentialIssued:
+    if update is None:
+        return issued
+    return issued._replace(
+        expires_at=update.now.expires_at, details={**issued.details, **update.now.details}
+    )
 
 
 def invocations(entries: Sequence[Entry]) -> list[InvocationHistory]:

@@ -8,6 +8,7 @@ single `write` on an `O_APPEND` descriptor. Reading goes through `read()`, into 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -16,7 +17,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from nhi_invoke.errors import ConfigError
+from nhi_invoke.errors import ConfigError, RecordError
+from nhi_invoke.ledger import private
 from nhi_invoke.ledger.records import Entry, Record, rfc3339
 
 if TYPE_CHECKING:
@@ -63,19 +65,30 @@ class Ledger:
         self.step_id = step_id
         self.key = key
         self.head: str | None = None
+        self._prepared = False
 
     def _open(self) -> int:
-        directory = os.path.dirname(os.path.abspath(self.path))
+        if not self._prepared:
+            # Once per ledger: create its folder 0700, refuse one another user could swap.
+            private.prepare_folder(self.path)
+            self._prepared = True
         try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
             flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
             fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
             raise ConfigError(
-                f"cannot open the ledger {self.path}: {exc.strerror}",
-                "pass --ledger a writable path (or set NHI_LEDGER)",
+                f"cannot open the ledger {self.path}: {exc.strerror}", private.FIX
             ) from exc
-        os.fchmod(fd, 0o600)
+        try:
+            private.check_file(fd, self.path)
+        except OSError as exc:
+            os.close(fd)
+            raise ConfigError(
+                f"cannot open the ledger {self.path}: {exc.strerror}", private.FIX
+            ) from exc
+        except BaseException:
+            os.close(fd)
+            raise
         return fd
 
     def write(self, record: Record, moment: datetime) -> str:
@@ -86,28 +99,38 @@ class Ledger:
         """Write one event; returns its line hash (the new head of the chain)."""
         fd = self._open()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            last = _last_line(fd)
-            record = {
-                "v": SCHEMA_VERSION,
-                "time": rfc3339(moment),
-                "event": event,
-                "invocation_id": self.invocation_id,
-                "step_id": self.step_id,
-                "prev": line_hash(last) if last is not None else GENESIS,
-                **fields,
-            }
-            line = serialize(record)
-            if self.key is not None:
-                # The HMAC covers the whole line, `prev` and the key id included, so a chain
-                # recomputed without the key no longer verifies.
-                record["key_id"] = self.key.key_id
-                line = serialize(record)
-                record["hmac"] = self.key.sign(line)
-                line = serialize(record)
-            os.write(fd, line + b"\n")
+            return self._append(fd, event, moment, fields)
+        except OSError as exc:
+            raise RecordError(
+                f"cannot write to the ledger {self.path}: {exc.strerror}",
+                "free space or fix the disk the ledger is on; every credential is still ended",
+            ) from exc
         finally:
             os.close(fd)  # closing releases the lock
+
+    def _append(self, fd: int, event: str, moment: datetime, fields: Mapping[str, Any]) -> str:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        last = _last_line(fd)
+        record = {
+            "v": SCHEMA_VERSION,
+            "time": rfc3339(moment),
+            "event": event,
+            "invocation_id": self.invocation_id,
+            "step_id": self.step_id,
+            "prev": line_hash(last) if last is not None else GENESIS,
+            **fields,
+        }
+        line = serialize(record)
+        if self.key is not None:
+            # The HMAC covers the whole line, `prev` and the key id included, so a chain
+            # recomputed without the key no longer verifies.
+            record["key_id"] = self.key.key_id
+            line = serialize(record)
+            record["hmac"] = self.key.sign(line)
+            line = serialize(record)
+        data = line + b"\n"
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.EIO, "a line was written only in part")
         self.head = line_hash(line)
         return self.head
 

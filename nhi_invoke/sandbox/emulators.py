@@ -14,12 +14,12 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
-from nhi_invoke import brokers
+from nhi_invoke import brokers, install_hint
 from nhi_invoke.ci.interface import NoReporting
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.invocation.prepare import RunRequest, prepare
@@ -77,34 +77,42 @@ def emulated(environ: Mapping[str, str]) -> dict[str, str]:
 class Emulators:
     """The OIDC issuer and every broker's emulator, started and stopped together.
 
-    `only` keeps the brokers' emulators to those named (a command that needs one identity
-    starts one emulator); `also` names emulators to start beyond the brokers' own (name ->
-    module with `create(issuer)`): services the tests need before a broker for them exists.
+    `also` names emulators to start beyond the brokers' own (name -> module with
+    `create(issuer)`): services the tests need before a broker for them exists. `only`
+    starts just the named ones (the brokers a command uses), and each of them must start;
+    without it, one that cannot start here (its server is not installed) is left out, and
+    `left_out` says why.
     """
 
     def __init__(
         self,
         environ: Mapping[str, str],
         also: Mapping[str, str] | None = None,
-        only: tuple[str, ...] | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
         self.issuer = OidcIssuer()
-        chosen = {
-            name: module
-            for name, module in emulated(environ).items()
-            if only is None or name in only
-        }
+        modules = emulated(environ) | dict(also or {})
+        self.required = only is not None
         self.emulators: dict[str, Emulator] = {
             name: importlib.import_module(module).create(self.issuer)
-            for name, module in (chosen | dict(also or {})).items()
+            for name, module in modules.items()
+            if only is None or name in only
         }
+        self.left_out: dict[str, str] = {}
 
     def __enter__(self) -> Emulators:
         self.issuer.start()
         started: list[Emulator] = []
         try:
-            for emulator in self.emulators.values():
-                emulator.start()
+            for name, emulator in list(self.emulators.items()):
+                try:
+                    emulator.start()
+                except ConfigError as missing:
+                    if self.required:
+                        raise
+                    self.left_out[name] = missing.one_line()
+                    del self.emulators[name]
+                    continue
                 started.append(emulator)
         except BaseException:
             for emulator in reversed(started):
@@ -146,6 +154,7 @@ class Emulators:
     def announce(self) -> str:
         lines = [f"sandbox: OIDC issuer (GitHub token protocol) at {self.issuer.url}"]
         lines += [f"sandbox: {e.announce()}" for e in self.emulators.values()]
+        lines += [f"sandbox: no {name} emulator: {why}" for name, why in self.left_out.items()]
         return "\n".join(lines)
 
 
@@ -157,15 +166,15 @@ def _write_private(path: str, text: str) -> None:
 
 def sandbox(request: SandboxRequest) -> int:
     """Run the command through `run` against the emulators, or serve them until a signal."""
-    # A command gets the identities asked for (the first broker's by default): only their
-    # emulators start. Without a command, every emulator serves until stopped.
-    names = request.brokers or tuple(emulated(os.environ))[:1]
+    # A command starts only the emulators of the identities it gets; serving, all of them.
+    first = tuple(emulated(os.environ))[:1]
+    only = (request.brokers or first) if request.command else (request.brokers or None)
     try:
-        emulators = Emulators(os.environ, only=names if request.command else None)
+        emulators = Emulators(os.environ, only=only)
     except ModuleNotFoundError as missing:
         raise ConfigError(
             f"the sandbox needs {missing.name}, which is not installed",
-            "pip install 'nhi-invoke[sandbox]'",
+            install_hint("sandbox"),
         ) from missing
     with emulators:
         if not request.quiet:
@@ -180,7 +189,7 @@ def sandbox(request: SandboxRequest) -> int:
             os.path.dirname(default_path(os.environ)), "sandbox-ledger.jsonl"
         )
         given: dict[str, Any] = {"step_id": request.step_id or "sandbox-step", "ledger": ledger}
-        for name in names:
+        for name in request.brokers or tuple(emulators.emulators)[:1]:
             given |= emulators.emulators[name].given(request)
         prepared = prepare(RunRequest(given, request.command), environ, os.getcwd())
         # No masking, no job summary: the sandbox emulates GitHub's variables on a terminal,

@@ -53,7 +53,7 @@ class LoopbackService:
 def free_port(following: int = 0) -> int:
     """A port on 127.0.0.1 that is free now, with `following` free ports right after it.
 
-    For servers we start as processes (OpenBao also takes its port + 1 for cluster traffic).
+    For servers we start as processes (some also take their port + 1, for cluster traffic).
     Another process may take the port before ours binds it: callers retry on that failure.
     """
     for _ in range(50):

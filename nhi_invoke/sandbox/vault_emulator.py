@@ -36,7 +36,13 @@ class VaultEmulator:
             self.servers.stop()
 
     def environ(self) -> dict[str, str]:
-        return {}
+        """libpq's variables for the sandbox's PostgreSQL (no secret: the user and password
+        come from Vault, per invocation)."""
+        assert self.sandbox is not None
+        if self.sandbox.database is None:
+            return {}
+        server = self.sandbox.database.postgres
+        return {"PGHOST": server.host, "PGPORT": str(server.port), "PGDATABASE": server.database}
 
     def describe(self) -> dict[str, Any]:
         assert self.servers is not None
@@ -56,7 +62,18 @@ class VaultEmulator:
         return f"OpenBao at {self.sandbox.address} (role {self.sandbox.role}, {database})"
 
     def given(self, request: SandboxRequest) -> dict[str, Any]:
-        return {}
+        """A login to the sandbox's role, its KV secrets, and a database user when there is
+        a database: the secrets the command finds in its environment."""
+        assert self.sandbox is not None
+        vault = self.sandbox
+        secrets = [
+            f"{vault.kv2.api_path} api_key | DEPLOY_API_KEY",
+            f"{vault.kv1.api_path} password | LEGACY_PASSWORD",
+        ]
+        if vault.database is not None:
+            creds = vault.database.creds_path
+            secrets += [f"{creds} username | PGUSER", f"{creds} password | PGPASSWORD"]
+        return {"vault_addr": vault.address, "vault_role": vault.role, "vault_secrets": secrets}
 
 
 def create(issuer: OidcIssuer) -> VaultEmulator:

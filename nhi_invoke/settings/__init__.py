@@ -9,6 +9,7 @@ from typing import Any
 
 from nhi_invoke import brokers
 from nhi_invoke.errors import ConfigError
+from nhi_invoke.ledger.key import checked_source
 from nhi_invoke.settings import validation
 from nhi_invoke.settings.option import Kind, Option, OptionValues, Source
 
@@ -97,6 +98,7 @@ OPTIONS = (
         group=GROUP,
         env=("NHI_TOKEN_FILE",),
         default_text="the CI's token",
+        from_config=False,  # widens the step: only the pipeline may set it
         metavar="PATH",
     ),
     Option(
@@ -105,6 +107,7 @@ OPTIONS = (
         group=GROUP,
         env=("NHI_TOKEN_ENV",),
         default_text="the CI's token",
+        from_config=False,  # widens the step: only the pipeline may set it
         metavar="NAME",
     ),
     Option(
@@ -126,7 +129,18 @@ OPTIONS = (
         env=("NHI_LEDGER",),
         default_text="$RUNNER_TEMP/nhi-invoke/ledger.jsonl on GitHub, else "
         "$XDG_STATE_HOME/nhi-invoke/ledger.jsonl",
+        from_config=False,  # widens the step: only the pipeline may set it
         metavar="PATH",
+    ),
+    Option(
+        name="ledger_key_file",
+        help="Read the ledger's HMAC key from this file (mode 0600), or from descriptor N "
+        "with fd:N (read once and closed), rather than from NHI_LEDGER_KEY.",
+        group=GROUP,
+        env=("NHI_LEDGER_KEY_FILE",),
+        from_config=False,  # the key: never from the repository
+        metavar="PATH|fd:N",
+        validate=checked_source,
     ),
     CONFIG,
     Option(
@@ -135,6 +149,7 @@ OPTIONS = (
         group=GROUP,
         kind=Kind.SWITCH,
         env=("NHI_KEEP_OIDC_ENV",),
+        from_config=False,  # widens the step: only the pipeline may set it
         default=False,
     ),
     Option(
@@ -144,6 +159,15 @@ OPTIONS = (
         group=GROUP,
         kind=Kind.SWITCH,
         env=("NHI_SERVE",),
+        default=False,
+    ),
+    Option(
+        name="step_outputs",
+        help="When the command has ended, publish the invocation id, the ledger's path and "
+        "each identity's principal as the CI step's outputs (GitHub: $GITHUB_OUTPUT).",
+        group=GROUP,
+        kind=Kind.SWITCH,
+        env=("NHI_STEP_OUTPUTS",),
         default=False,
     ),
     Option(

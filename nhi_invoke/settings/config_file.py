@@ -1,7 +1,9 @@
 """nhi-invoke.toml: `[defaults]`, overlaid by `[steps.<step-id>]`, keyed by option names.
 
 Unknown tables or keys are configuration errors (exit 78), so that a typo never silently
-widens a step; so are options declared as not allowed in a repository's file.
+widens a step; so are options declared as not allowed in a repository's file: those that
+widen what a step can reach (the OIDC request variables kept for the command, where tokens
+come from, the ledger and its key) may be chosen by the pipeline alone (docs/threat-model.md).
 """
 
 from __future__ import annotations
@@ -53,12 +55,20 @@ def _table(data: Any, where: str, path: str, options: Mapping[str, Option]) -> d
                 f"{path}: unknown key {key!r} in [{where}]", f"use one of: {', '.join(allowed)}"
             )
         if not option.from_config:
-            where_else = f"{option.flag}" + (f" or {option.env[0]}" if option.env else "")
+            ways = ([option.flag] if option.cli else []) + list(option.env[:1])
             raise ConfigError(
-                f"{path}: {key} may not be set in the config file ([{where}])",
-                f"pass {where_else} instead",
+                f"{path}: {key} may not be set in the config file ([{where}]): a repository "
+                "may not choose it",
+                f"set it in the pipeline instead ({' or '.join(ways)})",
             )
     return data
+
+
+def step_keys(data: Mapping[str, Any] | None, step_id: str) -> frozenset[str]:
+    """The keys the step's own table sets (checked by `values`)."""
+    steps = (data or {}).get("steps", {})
+    table = steps.get(step_id, {}) if isinstance(steps, dict) else {}
+    return frozenset(table) if isinstance(table, dict) else frozenset()
 
 
 def values(

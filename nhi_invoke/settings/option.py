@@ -97,6 +97,16 @@ class Option:
         return CONVERTERS[self.kind](raw, source)
 
 
+def given_as(source: Source, raw: Any) -> str:
+    """How the user wrote the value: `--x 'v'`, `NHI_X='v'`, `x = 'v' in nhi-invoke.toml`."""
+    if source.origin is Origin.FLAG:
+        return f"{source.label} {raw!r}"
+    if source.origin is Origin.CONFIG:
+        key, _, path = source.label.partition(" in ")
+        return f"{key} = {raw!r} in {path}"
+    return f"{source.label}={raw!r}"
+
+
 def parse_bool(raw: Any, source: Source) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -105,9 +115,7 @@ def parse_bool(raw: Any, source: Source) -> bool:
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(
-        f"{source.label}={raw!r} is not a boolean", f"set {source.label} to true or false"
-    )
+    raise ConfigError(f"{given_as(source, raw)} is not a boolean", "use true or false")
 
 
 def parse_number(raw: Any, source: Source) -> int:
@@ -117,8 +125,8 @@ def parse_number(raw: Any, source: Source) -> int:
         return int(str(raw).strip())
     except ValueError as exc:
         raise ConfigError(
-            f"{source.label}={raw!r} is not a whole number of seconds",
-            f"set {source.label} to e.g. 900",
+            f"{given_as(source, raw)} is not a whole number of seconds",
+            "give the number of seconds, e.g. 900 for 15 minutes",
         ) from exc
 
 
@@ -165,12 +173,14 @@ class OptionValues:
         environ: Mapping[str, str],
         file_values: Mapping[str, Any],
         config_path: str,
+        step_keys: frozenset[str] = frozenset(),
     ) -> None:
         self.options = options
         self.given = given  # flags or keyword arguments, by option name
         self.environ = environ
         self.file_values = file_values  # nhi-invoke.toml, by config key
         self.config_path = config_path
+        self.step_keys = step_keys  # the keys of file_values that [steps.<id>] set
 
     def found(self, name: str) -> tuple[Any, Source] | None:
         """The first raw value given for `name`, and where it came from."""
@@ -189,6 +199,25 @@ class OptionValues:
 
     def is_given(self, name: str) -> bool:
         return self.found(name) is not None
+
+    def explicit(self, name: str) -> Source | None:
+        """Where a value was given for this step on purpose: a flag, one of our own NHI_*
+        variables, or the step's table in nhi-invoke.toml. None when nothing gave one, or only
+        [defaults] did (defaults serve every step, whichever brokers it uses), or only another
+        tool's variable did (such as a cloud SDK's own region variable), or only the variable of
+        a variable-only setting did (a CA bundle, an authority host: the runner's environment,
+        set for every step like [defaults])."""
+        found = self.found(name)
+        if found is None:
+            return None
+        source = found[1]
+        if source.origin is Origin.CONFIG and self.options[name].key not in self.step_keys:
+            return None
+        if source.origin is Origin.ENV and (
+            not source.label.startswith("NHI_") or not self.options[name].cli
+        ):
+            return None
+        return source
 
     def get(self, name: str) -> Any:
         """The value, converted and validated; the default when nothing gave one."""

@@ -43,11 +43,13 @@ class Settings:
     token_env: str | None
     token_command: tuple[str, ...] | None
     ledger_path: str
+    ledger_key_file: str | None
     keep_oidc_env: bool
     config_path: str | None
     kill_grace_seconds: float
     timeout_seconds: int
     serve: bool
+    step_outputs: bool
     refresh_margin_seconds: int
     expect_duration_seconds: int | None
     warnings: tuple[str, ...] = field(default=())
@@ -90,10 +92,30 @@ def _step(
     return "local", "default", ["no step id: pass --step-id so the session names its step"]
 
 
+def _stray(declaration: BrokerDeclaration[Any], values: OptionValues) -> None:
+    """A broker whose first option was not given is not used: its other options from
+    [defaults] are ignored (defaults serve every step), but given for this step (a flag, an
+    NHI_* variable, the step's table) they are a mistake worth stopping for."""
+    primary = values.options[declaration.requires].flag
+    for option in declaration.options:
+        source = None if option.name == declaration.requires else values.explicit(option.name)
+        if source is not None:
+            raise ConfigError(
+                f"{option.flag} is given (by {source.label}) but {primary} is not, so no "
+                f"{declaration.title} credential would be issued",
+                f"pass {primary} for this step, or drop {source.label} (options for every "
+                "step belong in nhi-invoke.toml's [defaults], which a step without "
+                f"{primary} ignores)",
+            )
+
+
 def _brokers(values: OptionValues, environ: Mapping[str, str]) -> tuple[BrokerChoice, ...]:
     declared = brokers.declarations(environ)
     chosen = []
     for declaration in declared:
+        if not values.is_given(declaration.requires):
+            _stray(declaration, values)
+            continue
         broker_settings = declaration.settings(values, environ)
         if broker_settings is not None:
             chosen.append(BrokerChoice(declaration, broker_settings))
@@ -127,13 +149,15 @@ def resolve(
     step_id, step_source, warnings = _step(given, environ, context)
     data: dict[str, Any] | None = None
     file_values: dict[str, Any] = {}
+    step_keys: frozenset[str] = frozenset()
     if explicit or os.path.exists(config_path):
         # Most steps have no config file: its reader (and tomllib) only when there is one.
         from nhi_invoke.settings import config_file  # noqa: PLC0415
 
         data = config_file.load(config_path, explicit=bool(explicit))
         file_values = config_file.values(data, step_id, config_path, options)
-    values = OptionValues(options, given, environ, file_values, config_path)
+        step_keys = config_file.step_keys(data, step_id)
+    values = OptionValues(options, given, environ, file_values, config_path, step_keys)
     chosen = _brokers(values, environ)
     serve = bool(values.get("serve"))
     if serve:
@@ -167,9 +191,11 @@ def resolve(
         token_env=token_env,
         token_command=token_command,
         ledger_path=values.get("ledger") or default_path(environ),
+        ledger_key_file=values.get("ledger_key_file") or None,
         keep_oidc_env=bool(values.get("keep_oidc_env")),
         config_path=config_path if data is not None else None,
         serve=serve,
+        step_outputs=bool(values.get("step_outputs")),
         timeout_seconds=values.get("timeout"),
         refresh_margin_seconds=values.get("refresh_margin"),
         expect_duration_seconds=expect_duration,

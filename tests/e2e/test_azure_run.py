@@ -413,13 +413,19 @@ def test_another_invocations_endpoint_refuses_this_ones_header(
 ) -> None:
     # Two invocations at once (two agent tasks, two steps of a matrix on one machine): the
     # second one's command finds the first one's endpoint and tries it with its own header.
-    found, done, verdict = tmp_path / "first-endpoint", tmp_path / "done", tmp_path / "verdict"
-    first = f'echo "$IDENTITY_ENDPOINT" > "{found}"; while [ ! -f "{done}" ]; do sleep 0.05; done'
+    # The first command's report (a JSON file with "secrets": the endpoint's random path is
+    # a secret the command may hold, which the leak sweep would otherwise find in the file).
+    found, done, verdict = tmp_path / "first.json", tmp_path / "done", tmp_path / "verdict"
+    first = (
+        f'printf \'{{"secrets": [], "endpoint": "%s"}}\' "$IDENTITY_ENDPOINT" > {found}.tmp'
+        f' && mv {found}.tmp {found}; while [ ! -f "{done}" ]; do sleep 0.05; done'
+    )
     second = (
         "import os, time, urllib.request, urllib.error, pathlib\n"
         f"found, done, verdict = map(pathlib.Path, {[str(found), str(done), str(verdict)]!r})\n"
-        "while not found.exists() or not found.read_text().strip(): time.sleep(0.05)\n"
-        "url = found.read_text().strip() + '?api-version=2019-08-01&resource=https://management.azure.com'\n"
+        "while not found.exists(): time.sleep(0.05)\n"
+        "import json; endpoint = json.loads(found.read_text())['endpoint']\n"
+        "url = endpoint + '?api-version=2019-08-01&resource=https://management.azure.com'\n"
         "headers = {'X-IDENTITY-HEADER': os.environ['IDENTITY_HEADER']}\n"
         "opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))\n"
         "try:\n"

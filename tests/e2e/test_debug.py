@@ -40,5 +40,6 @@ def test_debug_shows_our_lines_and_keeps_every_library_at_warning(
     )
     assert result.code == 0, result.stderr
     loggers = set(re.findall(r"^nhi-invoke: DEBUG (\S+):", result.stderr, re.MULTILINE))
-    assert loggers == {"nhi_invoke.retry"}
+    assert loggers == {"nhi_invoke.cli", "nhi_invoke.retry"}
+    assert "nhi-invoke: DEBUG nhi_invoke.cli: non-dumpable: yes" in result.stderr.splitlines()
     assert not re.search(r"DEBUG (?!nhi_invoke)", result.stderr)

@@ -149,7 +149,7 @@ def test_dry_run_states_how_each_credential_ends(base_env: dict[str, str]) -> No
     assert result.code == 0, result.stderr
     plan = json.loads(result.stdout)
     endings = {e["credential"].split(" (")[0]: e["ends"] for e in plan["endings"]}
-    assert endings["AWS entry session"].startswith("expires +900 s")
+    assert endings["AWS entry session"].startswith("expires 15m after issue")
     assert endings["AWS command session"].startswith("revoked as soon as the command ends")
     assert plan["aws"]["revocation"] == "deny-policy"
 
@@ -170,4 +170,4 @@ def test_dry_run_warns_when_credentials_outlive_what_is_needed(base_env: dict[st
         base_env,
     )
     warnings = json.loads(result.stdout)["warnings"]
-    assert any("stays usable up to 3600 s" in w for w in warnings)
+    assert any("stays usable up to 1h after it is issued" in w for w in warnings)

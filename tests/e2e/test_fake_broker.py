@@ -129,7 +129,7 @@ def test_after_nhi_invoke_is_killed_revoke_recovers_it(
     assert state["live"] is True  # nobody released it
     result = run_nhi(["revoke", "--json"], plugin_env)
     assert result.code == 0, result.stderr
-    outcomes = json.loads(result.unmasked_stdout)
+    outcomes = json.loads(result.unmasked_stdout)["outcomes"]
     assert [(o["action"], o["detail"]) for o in outcomes] == [
         ("revoked", f"revoke-accessor: accessor={accessor}")
     ]

@@ -1,6 +1,7 @@
 """How OpenBao refuses, and what the broker sees when it cannot be used: a path outside the
 policy or missing, a login refused for its claims, audience, role or token, a sealed server,
-nothing listening, no `bao` installed. docs/vault.md ("Notes for the broker") cites them."""
+nothing listening, no `bao` installed. docs/vault.md ("Reference: how OpenBao behaves,
+measured") cites them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The OpenBao and PostgreSQL that the Vault broker stands on, proven with the clients a step
 uses: a JWT login over HTTP with a real token of the sandbox issuer, the bao CLI, psql.
 
-Each test pins a fact the broker relies on; docs/vault.md ("Notes for the broker") cites them.
+Each test pins a fact the broker relies on; docs/vault.md ("Reference: how OpenBao behaves,
+measured") cites them.
 """
 
 from __future__ import annotations

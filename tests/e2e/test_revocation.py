@@ -344,7 +344,7 @@ def test_kill_9_then_nhi_invoke_revoke_denies_the_session(
     assert session not in deny_policies(sandbox).values()
     result = run_nhi(["revoke", "--json"], github_env)
     assert result.code == 0, result.stderr
-    outcomes = json.loads(result.unmasked_stdout)
+    outcomes = json.loads(result.unmasked_stdout)["outcomes"]
     assert [o["action"] for o in outcomes if o["action"] == "revoked"] == ["revoked"]
     assert session in deny_policies(sandbox).values()
     events = ledger_events(github_env)
@@ -356,7 +356,7 @@ def test_kill_9_then_nhi_invoke_revoke_denies_the_session(
     assert events[-1]["recovered"] is True
     # Run again: nothing is left open, so nothing more happens.
     again = run_nhi(["revoke", "--json"], github_env)
-    assert json.loads(again.unmasked_stdout) == []
+    assert json.loads(again.unmasked_stdout)["outcomes"] == []
 
 
 def _assert_cleaned_up(

@@ -176,8 +176,15 @@ def test_gcp_refused_after_aws_minted_exits_77_and_records_the_aws_credential(
     )
     assert result.code == 77
     assert len(result.stderr.splitlines()) == 1
-    assert "PERMISSION_DENIED" in result.stderr
+    assert "PERMISSION_DENIED: Permission 'iam.serviceAccounts.getAccessToken' denied" in (
+        result.stderr
+    )
     assert "roles/iam.workloadIdentityUser" in result.stderr
+    # One readable line: what Google said and the token's claims, no Python tuple or escapes.
+    assert "('" not in result.stderr
+    assert '\\"' not in result.stderr
+    assert f"repository='{sandbox['environ']['GITHUB_REPOSITORY']}'" in result.stderr
+    assert "sub='repo:" in result.stderr
     assert not marker.exists()
     events = ledger_events(github_env)
     aws_issued = [e for e in events if e["event"] == "credential.issued" and e["cloud"] == "aws"]
@@ -231,3 +238,17 @@ def test_dry_run_shows_the_gcp_plan(base_env: dict[str, str]) -> None:
     )
     assert "cannot be revoked" in table.stdout
     assert "federated token itself is handed over" in table.stdout
+
+
+def test_a_refusal_at_gcp_sts_reads_as_one_line_with_the_claims(
+    github_env: dict[str, str], sandbox: dict[str, Any]
+) -> None:
+    other = sandbox["gcp_provider"].rsplit("/", 1)[0] + "/gitlab"  # not the sandbox's provider
+    result = run_nhi(["run", "--gcp-provider", other, "--", "true"], github_env)
+    assert result.code == 77
+    (line,) = result.stderr.splitlines()
+    assert f"GCP STS refused the token for {other}: HTTP 400 invalid_target: " in line
+    assert "('" not in line
+    assert '\\"' not in line
+    assert f"aud='https://iam.googleapis.com/{other}'" in line
+    assert_no_leak(result, result.secrets, ledger_path(github_env))

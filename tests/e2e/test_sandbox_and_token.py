@@ -71,6 +71,57 @@ def test_token_with_another_audience_shows_claims_then_exits_65(
     assert result.code == 65
     assert "other" in result.stdout
     assert result.stderr.count("\n") == 1
+    # The fix names `token`'s own option, not `run`'s --aws-audience.
+    assert "(--audience 'other')" in result.stderr
+    assert "--aws-audience" not in result.stderr
+
+
+def test_token_shows_times_and_a_missing_claim_as_people_read_them(
+    github_env: dict[str, str], tmp_path: Path
+) -> None:
+    import jwt  # noqa: PLC0415
+
+    path = tmp_path / "t.jwt"
+    claims = {"aud": "sts.amazonaws.com", "iat": 1_796_282_940, "sub": "s"}  # no exp, no kid
+    path.write_text(jwt.encode(claims, "k" * 32, algorithm="HS256"))
+    result = run_nhi(["token", "--token-file", str(path)], github_env)
+    assert result.code == 65
+    assert "2026-12-03T07:29:00Z" in result.stdout  # iat, in ISO 8601 UTC
+    assert "1796282940" not in result.stdout
+    assert "None" not in result.stdout
+    assert "missing: the token has no 'exp' claim" in result.stdout
+    assert "no 'exp' claim" in result.stderr
+    assert " ago" not in result.stderr
+    as_json = json.loads(run_nhi(["token", "--token-file", str(path), "--json"], github_env).stdout)
+    assert as_json["claims"]["iat"] == 1_796_282_940  # JSON keeps the number
+    assert as_json["expires_in_seconds"] is None
+
+
+def test_an_expired_token_says_how_long_ago_in_minutes(
+    github_env: dict[str, str], tmp_path: Path
+) -> None:
+    import time  # noqa: PLC0415
+
+    import jwt  # noqa: PLC0415
+
+    path = tmp_path / "t.jwt"
+    expired = int(time.time()) - 3 * 3600 - 125
+    claims = {"aud": "sts.amazonaws.com", "exp": expired, "sub": "s"}
+    path.write_text(jwt.encode(claims, "k" * 32, algorithm="HS256"))
+    result = run_nhi(["token", "--token-file", str(path)], github_env)
+    assert result.code == 65
+    assert "the OIDC token expired 3h 2m" in result.stderr
+    assert "s ago" in result.stderr
+
+
+def test_sandbox_tag_without_chained_fails_before_any_emulator_starts(
+    base_env: dict[str, str],
+) -> None:
+    result = run_nhi(["sandbox", "--tag", "team=web", "--", "true"], base_env)
+    assert result.code == 78
+    (line,) = result.stderr.splitlines()  # no "sandbox: ... at http://127.0.0.1" first
+    assert line.endswith("fix: add --chained")
+    assert "--aws-oidc-role-arn" not in line
 
 
 def test_sandbox_cloud_both_gives_every_emulated_identity(
@@ -87,5 +138,5 @@ def test_sandbox_cloud_both_gives_every_emulated_identity(
     assert result.code == 0, result.stderr
     assert seen.read_text() == "AWS_SESSION_TOKEN CLOUDSDK_AUTH_ACCESS_TOKEN"
     bad = run_nhi([*args, "--cloud", "azurex", "--", "true"], base_env)
-    assert bad.code == 2
+    assert bad.code == 78  # a value that is not one of the choices: configuration
     assert "'azurex' is not one of aws, gcp" in bad.stderr

@@ -97,7 +97,10 @@ def test_a_tenant_may_be_a_domain_and_ids_are_compared_in_lower_case() -> None:
 def test_a_client_id_needs_a_tenant_and_a_tenant_a_client_id() -> None:
     with pytest.raises(ConfigError, match="no --azure-tenant-id"):
         azure({"azure_client_id": CLIENT})
-    with pytest.raises(ConfigError, match="--azure-tenant-id is given but no --azure-client-id"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--azure-tenant-id is given \(by --azure-tenant-id\) but --azure-client-id is not",
+    ):
         resolve(
             {"azure_tenant_id": TENANT, "aws_role_arn": "arn:aws:iam::123456789012:role/r"},
             {},

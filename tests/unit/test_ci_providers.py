@@ -230,9 +230,36 @@ def test_github_writes_the_summary_and_outputs_to_the_job_files(tmp_path: Path) 
     reporting.write_summary("### two\n")
     reporting.set_outputs({"invocation-id": "abc", "ledger-path": "/l"})
     assert summary.read_text() == "### one\n### two\n"
-    assert outputs.read_text() == "invocation-id=abc\nledger-path=/l\n"
-    with pytest.raises(ValueError, match="one line"):
-        reporting.set_outputs({"x": "a\nb"})
+    lines = outputs.read_text().splitlines()
+    delimiter = lines[0].removeprefix("invocation-id<<")
+    assert delimiter.startswith("ghadelimiter_")
+    assert lines == [
+        f"invocation-id<<{delimiter}",
+        "abc",
+        delimiter,
+        f"ledger-path<<{delimiter}",
+        "/l",
+        delimiter,
+    ]
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        {"ok": "fine", "x": "a\nevil-output=pwned"},
+        {"ok": "fine", "x": "a\rb"},
+        {"ok": "fine", "bad=name": "v"},
+        {"ok": "fine", "x<<EOF": "v"},
+    ],
+)
+def test_github_refuses_outputs_that_are_not_one_line_and_writes_none(
+    tmp_path: Path, outputs: dict[str, str]
+) -> None:
+    path = tmp_path / "output"
+    reporting = GitHubActions().reporting({"GITHUB_OUTPUT": str(path)})
+    with pytest.raises(ValueError, match=r"one printable line|not a step output name"):
+        reporting.set_outputs(outputs)
+    assert not path.exists()
 
 
 def test_other_cis_report_nothing(tmp_path: Path) -> None:

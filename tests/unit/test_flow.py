@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from nhi_invoke.ci.interface import CIContext
-from nhi_invoke.errors import ConfigError, RefusedError
+from nhi_invoke.errors import ConfigError, RecordError, RefusedError
 from nhi_invoke.invocation.flow import Invocation
 from nhi_invoke.invocation.prepare import Prepared, RunRequest, prepare
 from nhi_invoke.invocation.recovery import RecoveryRequest, recover
@@ -225,3 +225,102 @@ def test_the_run_layer_returns_the_commands_code_and_closes(
     assert [s["live"] for s in service.state().values()] == [False]
     exited = next(e for e in _events(tmp_path) if e["event"] == "command.exited")
     assert exited["exit_code"] == 3
+
+
+def _break_ledger(path: Path) -> None:
+    """What a careless or hostile command can do: put a link where the ledger was."""
+    path.rename(path.with_name("moved.jsonl"))
+    path.symlink_to("/dev/null")
+
+
+def test_a_ledger_lost_while_the_command_runs_stops_no_release(
+    tmp_path: Path, service: SecretsService
+) -> None:
+    invocation = Invocation(_prepare(tmp_path, FakeCI(), {"fake_url": service.url}), quiet=True)
+    invocation.begin("true")
+    invocation.open()
+    invocation.command_started()
+    _break_ledger(tmp_path / "ledger.jsonl")
+    invocation.command_exited(0, None)
+    released = invocation.close(0)
+    assert [release.method for _, release in released] == ["revoke-accessor"]
+    assert [s["live"] for s in service.state().values()] == [False]
+    lost = invocation.unrecorded
+    assert lost is not None
+    assert lost.exit_code == 74
+    assert lost.message.startswith("3 ledger lines were not written (cannot open the ledger ")
+    assert lost.message.endswith("); every credential was still ended")
+
+
+def test_the_run_layer_exits_74_once_when_the_command_succeeded_but_the_ledger_broke(
+    tmp_path: Path, service: SecretsService
+) -> None:
+    from nhi_invoke.invocation.process import run  # noqa: PLC0415
+
+    ledger = tmp_path / "ledger.jsonl"
+    given = {"ledger": str(ledger), "fake_url": service.url}
+    breaker = 'mv "$0" "$0.moved" && ln -s /dev/null "$0"; exit "$1"'
+    for code in ("0", "3"):
+        request = RunRequest(given, ("sh", "-c", breaker, str(ledger), code))
+        prepared = prepare(
+            request, _environ(tmp_path), str(tmp_path), policy=FAST, providers=[FakeCI()]
+        )
+        stderr = io.StringIO()
+        if code == "0":
+            with pytest.raises(RecordError, match="ledger lines were not written"):
+                run(prepared, stderr=stderr)
+            assert "error" not in stderr.getvalue()  # said once, by whoever renders the error
+        else:
+            assert run(prepared, stderr=stderr) == 3  # a failed command keeps its own code
+            (line,) = [x for x in stderr.getvalue().splitlines() if "error" in x]
+            assert line.startswith("nhi-invoke: error: 3 ledger lines were not written")
+        ledger.unlink()
+        (tmp_path / "ledger.jsonl.moved").unlink()
+    assert not any(s["live"] for s in service.state().values())
+    assert len(service.state()) == 2
+
+
+class RefusingReporting(FakeReporting):
+    """A CI that refuses the outputs, as GitHub's does a value with a line break."""
+
+    def set_outputs(self, outputs: Mapping[str, str]) -> None:
+        raise ValueError("the value of x is not one printable line")
+
+
+def test_step_outputs_are_published_from_memory_once_the_invocation_closes(
+    tmp_path: Path, service: SecretsService
+) -> None:
+    ci = FakeCI()
+    prepared = _prepare(tmp_path, ci, {"fake_url": service.url, "step_outputs": True})
+    invocation = Invocation(prepared, quiet=True)
+    invocation.begin("true")
+    invocation.open()
+    assert ci.reports.outputs == {}  # nothing before the command has ended
+    invocation.close(0)
+    assert ci.reports.outputs == {
+        "invocation-id": prepared.plan.invocation_id,
+        "ledger-path": str(tmp_path / "ledger.jsonl"),
+        # Every known broker's outputs are there, empty when it issued nothing.
+        "aws-principal-arn": "",
+        "gcp-service-account": "",
+    }
+    assert invocation.unrecorded is None
+
+
+def test_outputs_the_ci_refuses_make_the_record_incomplete(
+    tmp_path: Path, service: SecretsService
+) -> None:
+    ci = FakeCI()
+    ci.reports = RefusingReporting()
+    prepared = _prepare(tmp_path, ci, {"fake_url": service.url, "step_outputs": True})
+    invocation = Invocation(prepared, quiet=True)
+    invocation.begin("true")
+    invocation.open()
+    invocation.close(0)
+    assert [s["live"] for s in service.state().values()] == [False]
+    lost = invocation.unrecorded
+    assert lost is not None
+    assert lost.exit_code == 74
+    assert lost.message == (
+        "the step outputs were not written: the value of x is not one printable line"
+    )

@@ -41,11 +41,19 @@ def _mentioning(pattern: str) -> set[str]:
 
 # The modules of a broker's sandbox emulator, beyond `sandbox/<broker>*.py`.
 EMULATOR_PARTS = {"azure": re.compile(r"nhi_invoke/sandbox/(entra_[a-z_]+|tls)\.py$")}
+# The servers a broker's emulator starts (OpenBao, and PostgreSQL behind it, for Vault).
+EMULATOR_MODULES = {
+    "vault": ("vault_emulator.py", "openbao.py", "postgres.py"),
+}
 
 
 def _allowed(broker: str, path: str) -> bool:
     # The registry names every broker; each broker's emulator names its cloud.
-    named_here = ("nhi_invoke/brokers/__init__.py", f"nhi_invoke/sandbox/{broker}.py")
+    named_here = (
+        "nhi_invoke/brokers/__init__.py",
+        f"nhi_invoke/sandbox/{broker}.py",
+        *(f"nhi_invoke/sandbox/{name}" for name in EMULATOR_MODULES.get(broker, ())),
+    )
     emulator = re.compile(rf"nhi_invoke/sandbox/{broker}_[a-z_]+\.py$")
     parts = EMULATOR_PARTS.get(broker)
     return (
@@ -60,7 +68,13 @@ def _allowed(broker: str, path: str) -> bool:
 
 @pytest.mark.parametrize(
     ("broker", "words"),
-    [("gcp", r"gcp|google"), ("aws", r"aws|amazon|boto"), ("azure", r"azure|entra|microsoft")],
+    [
+        ("gcp", r"gcp|google"),
+        ("aws", r"aws|amazon|boto"),
+        ("azure", r"azure|entra|microsoft"),
+        # Azure Key Vault (vault.azure.net) is Azure's, not this broker's.
+        ("vault", r"\bvault\b(?!\.azure)|openbao|\bbao\b"),
+    ],
 )
 def test_only_the_brokers_package_names_its_cloud(broker: str, words: str) -> None:
     found = _mentioning(words)

@@ -28,13 +28,13 @@ def test_every_option_has_its_own_name_flag_key_and_variables() -> None:
     variables = [v for o in options for v in o.env]
     assert len(variables) == len(set(variables))
     assert all(o.env[0].startswith("NHI_") for o in options if o.env)
-    assert {o.group for o in options} == {"invocation", "aws", "gcp", "azure", "fake"}
+    assert {o.group for o in options} == {"invocation", "aws", "gcp", "azure", "vault", "fake"}
 
 
 def test_the_help_names_the_variables_the_config_key_and_the_default() -> None:
     region = settings.by_name({})["aws_region"]
     assert help_text(region).endswith(
-        "\\[env: NHI_AWS_REGION, AWS_REGION; config: aws-region; default: us-east-1]"
+        "\n[env: NHI_AWS_REGION, AWS_REGION; config: aws-region; default: us-east-1]"
     )
     step = settings.by_name({})["step_id"]
     assert "config: not allowed; default: from the CI" in help_text(step)
@@ -109,12 +109,10 @@ def test_declarations_import_no_runtime_and_no_sdk() -> None:
 
 
 def test_sandbox_cloud_takes_a_list_or_all_of_the_emulated_brokers() -> None:
-    import typer  # noqa: PLC0415
-
     from nhi_invoke.cli.sandbox import _brokers  # noqa: PLC0415
 
-    assert _brokers("both") == _brokers("all") == ("aws", "gcp", "azure")
+    assert _brokers("both") == _brokers("all") == ("aws", "gcp", "azure", "vault")
     assert _brokers("gcp, aws") == ("gcp", "aws")
     assert _brokers("azure") == ("azure",)
-    with pytest.raises(typer.BadParameter, match="not one of aws, gcp, azure"):
+    with pytest.raises(ConfigError, match="not one of aws, gcp, azure"):
         _brokers("aws,nope")

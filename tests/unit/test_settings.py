@@ -186,6 +186,7 @@ def test_ledger_defaults_to_runner_temp_on_github() -> None:
 
 
 PROVIDER = "projects/42/locations/global/workloadIdentityPools/ci-pool/providers/github"
+ACCOUNT = "deployer@my-project.iam.gserviceaccount.com"
 
 
 def test_gcp_settings_have_defaults_and_endpoints() -> None:
@@ -206,9 +207,35 @@ def test_gcp_settings_have_defaults_and_endpoints() -> None:
             flags(gcp_provider="projects/x/locations/global/workloadIdentityPools/p/providers/q"),
             "workload identity provider",
         ),
-        (flags(gcp_service_account="a@b.iam.gserviceaccount.com"), "no --gcp-provider"),
+        (
+            flags(gcp_service_account="a@b.iam.gserviceaccount.com"),
+            "but --gcp-provider is not",
+        ),
+        (
+            flags(gcp_provider=PROVIDER.replace("/ci-pool/", "/ci/")),
+            "the pool id 'ci' has 2 characters, not 4-32",
+        ),
+        (
+            flags(gcp_provider=PROVIDER.replace("projects/42/", "projects/my-project/")),
+            "the project 'my-project' is not a project number",
+        ),
+        (
+            flags(gcp_provider=PROVIDER.replace("/providers/github", "/providers/GitHub")),
+            "the provider id 'GitHub' has characters other than lowercase letters",
+        ),
+        (
+            flags(gcp_provider=PROVIDER.replace("/ci-pool/", "/gcp-pool/")),
+            "starts with 'gcp-', which Google reserves",
+        ),
+        (
+            flags(gcp_provider=PROVIDER.replace("locations/global", "locations/us")),
+            "workload identity pools are 'global'",
+        ),
         (flags(gcp_provider=PROVIDER, gcp_scopes=("cloud-platform",)), "OAuth scope URL"),
-        (flags(gcp_provider=PROVIDER, gcp_lifetime=43201), "outside 1-43200"),
+        (
+            flags(gcp_provider=PROVIDER, gcp_service_account=ACCOUNT, gcp_lifetime=43201),
+            "outside 1-43200",
+        ),
         (flags(gcp_provider=PROVIDER, gcp_project="UPPER"), "not a project id"),
     ],
 )

@@ -18,7 +18,7 @@ from nhi_invoke.audit.trace.model import (
     TracedEvent,
     VaultIdentity,
 )
-from nhi_invoke.errors import UsageError
+from nhi_invoke.errors import ConfigError
 
 T0 = datetime(2026, 12, 3, 9, 0, 0, 250000, tzinfo=UTC)
 ENTRY_ROLE = "arn:aws:iam::123456789012:role/ci-entry"
@@ -473,7 +473,7 @@ def test_fail_on_gates_the_exit_code(
 
 
 def test_fail_on_rejects_unknown_levels() -> None:
-    with pytest.raises(UsageError, match="--fail-on 'high' is not a choice"):
+    with pytest.raises(ConfigError, match="--fail-on 'high' is not a choice"):
         exit_code(Findings(0, 0, 0), "high")
 
 

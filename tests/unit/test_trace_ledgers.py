@@ -148,3 +148,24 @@ def test_a_crashed_invocation_ends_when_recovery_closed_its_credentials(tmp_path
 def test_a_ledger_path_that_does_not_exist_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"the ledger .*missing\.jsonl does not exist"):
         ledgers.load([str(tmp_path / "missing.jsonl")], None)
+
+
+def test_a_renewed_credential_lives_until_its_last_updates_expiry(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(str(path), "vvv", "migrate", key=KEY)
+    ledger.append("invocation.started", T0, ci={"provider": "github"})
+    fields = {
+        "cloud": "vault",
+        "purpose": "child",
+        "principal": "vault:jwt/role/ci",
+        "fingerprint": "sha256:token",
+        "accessor": "acc",
+    }
+    ledger.append("credential.issued", T0, **fields, expires_at=rfc3339(T0 + timedelta(seconds=60)))
+    for renewal in (1, 2):
+        renewed = T0 + timedelta(seconds=60 + 30 * renewal)
+        ledger.append("credential.updated", T0, **fields, expires_at=rfc3339(renewed))
+    invocations, problems = ledgers.load([str(path)], KEY)
+    assert not problems
+    ((credential,),) = [i.credentials for i in invocations]
+    assert credential.expires_at == T0 + timedelta(seconds=120)

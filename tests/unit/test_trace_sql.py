@@ -14,7 +14,7 @@ from nhi_invoke.audit.trace.investigate import for_sql, investigate
 from nhi_invoke.audit.trace.model import Focus, Invocation, TraceInput, TraceReport, Window
 from nhi_invoke.audit.trace.render import event_dict
 from nhi_invoke.audit.trace.sql import print_sql
-from nhi_invoke.errors import UsageError
+from nhi_invoke.errors import ConfigError, UsageError
 from nhi_invoke.ledger.records import rfc3339
 from nhi_invoke.ledger.store import Ledger
 from tests import trace_logs, trace_mimic
@@ -306,7 +306,7 @@ def test_the_sql_covers_only_the_invocations_the_focus_selects(tmp_path: Path) -
     sql = print_sql("athena", chosen, Window(), ())
     assert "'invb'" in sql
     assert "inva" not in sql
-    assert sql.startswith("-- nhi-invoke audit trace: 1 invocation(s), 1 AWS credential(s)")
+    assert sql.startswith("-- nhi-invoke audit trace: 1 invocation, 1 AWS credential")
 
 
 def test_cloudtrail_lake_needs_its_event_data_store(scenario: Any) -> None:
@@ -317,7 +317,7 @@ def test_cloudtrail_lake_needs_its_event_data_store(scenario: Any) -> None:
 
 def test_table_names_are_checked_and_quoted_for_the_engine(scenario: Any) -> None:
     _, invocations, _, _ = scenario
-    with pytest.raises(UsageError, match="is not a table name"):
+    with pytest.raises(ConfigError, match="is not a table name"):
         print_sql("athena", invocations, Window(), ("logs; DROP TABLE x",))
     sql = print_sql(
         "bigquery", invocations, Window(), ("my-project.audit.cloudaudit_googleapis_com_activity",)

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from nhi_invoke.audit.findings import Finding, fingerprinted, ordered, plural
+from nhi_invoke.audit.findings import Finding, fingerprinted, ordered
 from nhi_invoke.audit.pipelines import bitbucket, buildkite, circleci, github, gitlab
 from nhi_invoke.audit.pipelines.discovery import Discovery
 from nhi_invoke.audit.pipelines.model import Document, Skipped
 from nhi_invoke.audit.pipelines.nodes import Sources
 from nhi_invoke.audit.pipelines.rules import RULES, run
 from nhi_invoke.errors import ConfigError
+from nhi_invoke.figures import plural
 
 __all__ = ["RULES", "PipelineReport", "audit"]
 

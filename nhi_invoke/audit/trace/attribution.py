@@ -27,6 +27,9 @@ from nhi_invoke.audit.trace.model import (
 )
 from nhi_invoke.audit.trace.sources import vault_role_name
 
+# The Vault broker revokes the command's token with the token itself, after the command.
+REVOKE_SELF = "auth/token/revoke-self"
+
 
 @dataclass(frozen=True)
 class Held:
@@ -220,7 +223,13 @@ def _vault(event: LogEvent, identity: VaultIdentity, found: Index) -> TracedEven
     if identity.minted_accessor and identity.minted_accessor in found.accessors:
         return _traced(event, found.accessors[identity.minted_accessor], "minted")
     if identity.accessor and identity.accessor in found.accessors:
-        return _traced(event, found.accessors[identity.accessor], "accessor")
+        held = found.accessors[identity.accessor]
+        finished = held.invocation.finished_at
+        if event.resource == REVOKE_SELF and finished is not None and event.event_time <= finished:
+            # The broker ends the command's token with the token itself, after the command.
+            note = "nhi-invoke's revocation at the end of the invocation"
+            return TracedEvent(event, held.invocation.invocation_id, "accessor", note=note)
+        return _traced(event, held, "accessor")
     if is_hmac(identity.accessor) and not found.hashed:
         return None  # an HMAC'd accessor with no hashes to compare: nothing can be said
     display = identity.display_name or ""

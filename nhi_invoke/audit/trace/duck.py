@@ -1,7 +1,7 @@
 """DuckDB, embedded: reads many (gzipped) JSON files in one streaming query, in bounded memory.
 
 Imported only by `audit trace`, and DuckDB itself only when a log is read: it is an optional
-extra (`pip install 'nhi-invoke[trace]'`).
+extra (`nhi_invoke.install_hint("trace")`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nhi_invoke import install_hint
 from nhi_invoke.audit.trace.files import LogFile
 from nhi_invoke.audit.trace.model import Problem
 from nhi_invoke.errors import ConfigError
@@ -43,7 +44,7 @@ class Engine:
         except ImportError as exc:
             raise ConfigError(
                 "audit trace reads logs with DuckDB, which is not installed",
-                "pip install 'nhi-invoke[trace]'",
+                install_hint("trace"),
             ) from exc
         self._error: type[Exception] = duckdb.Error
         self._con = duckdb.connect(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nhi_invoke.audit.trace.model import TracedEvent
-from nhi_invoke.errors import UsageError
+from nhi_invoke.errors import ConfigError
 
 # Each level fails on its own finding and on every finding before it.
 FAIL_ON = ("none", "after-end", "unattributed")
@@ -35,7 +35,9 @@ def count(events: Iterable[TracedEvent]) -> Findings:
 
 def check_fail_on(value: str) -> str:
     if value not in FAIL_ON:
-        raise UsageError(f"--fail-on {value!r} is not a choice", f"use one of {', '.join(FAIL_ON)}")
+        raise ConfigError(
+            f"--fail-on {value!r} is not a choice", f"use one of {', '.join(FAIL_ON)}"
+        )
     return value
 
 

@@ -20,6 +20,7 @@ from nhi_invoke.audit.trace.model import (
     VaultIdentity,
 )
 from nhi_invoke.errors import ConfigError, UsageError
+from nhi_invoke.figures import plural
 from nhi_invoke.ledger.key import LedgerKey
 
 # How many times to follow AssumeRole hops the command made itself (each is one more scan).
@@ -100,7 +101,7 @@ def _read_logs(
         engine.close()
     if given and not usable:
         raise ConfigError(
-            f"none of the {given} log file(s) given could be used",
+            f"none of the {plural(given, 'log file')} given could be used",
             "see the warnings above: pass CloudTrail, GCP audit or Vault audit logs",
         )
     return list(events.values()), stats
@@ -176,7 +177,7 @@ def _focus(
     by_id = {i.invocation_id: i for i in invocations}
     if focus.invocation_id is not None:
         if focus.invocation_id not in by_id:
-            raise UsageError(
+            raise ConfigError(
                 f"no invocation {focus.invocation_id} in the ledgers",
                 "run 'nhi-invoke audit show' to list them, or pass the ledger that has it",
             )
@@ -269,7 +270,7 @@ def for_sql(request: TraceInput, key: LedgerKey | None) -> tuple[list[Invocation
             )
         ]
     if not chosen:
-        raise UsageError(
+        raise ConfigError(
             "no invocation in the ledgers matches", "check the ledgers and --since/--until/focus"
         )
     return chosen, list(problems)

@@ -140,10 +140,12 @@ def _invocation(invocation_id: str, path: str, records: list[dict[str, Any]]) ->
         for name in CLOSING
         for r in by_event.get(name, [])
     }
+    # A renewed credential (credential.updated) lives until its last update's expiry.
+    updated = {r.get("fingerprint"): r for r in by_event.get("credential.updated", [])}
     credentials = tuple(
         credential
         for record in by_event.get("credential.issued", [])
-        if (credential := _credential(record, closed)) is not None
+        if (credential := _credential(_renewed(record, updated), closed)) is not None
     )
     exited = next(iter(by_event.get("command.exited", [])), None)
     finished = next(iter(by_event.get("invocation.finished", [])), None)
@@ -178,6 +180,11 @@ def _ci(value: object) -> CiRun:
         ref=_text(ci.get("ref")),
         workflow=_text(ci.get("workflow")),
     )
+
+
+def _renewed(record: dict[str, Any], updated: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
+    last = updated.get(record.get("fingerprint"))
+    return record if last is None else record | {"expires_at": last.get("expires_at")}
 
 
 def _credential(record: dict[str, Any], closed: Mapping[Any, datetime | None]) -> Credential | None:

@@ -15,6 +15,7 @@ from nhi_invoke.audit.trace.model import (
     TracedEvent,
     TraceReport,
 )
+from nhi_invoke.figures import plural
 
 NO_WRAP = frozenset({"time (UTC)", "source", "service", "action", "error", "", "key"})
 SOURCE_NAMES = {"cloudtrail": "CloudTrail", "gcp": "GCP audit", "vault": "Vault audit"}
@@ -169,22 +170,23 @@ def table(report: TraceReport, findings: Findings) -> None:
             f"[yellow]warning:[/] {_plain(problem.one_line())}", highlight=False, soft_wrap=True
         )
     read = ", ".join(
-        f"{s.files} {SOURCE_NAMES.get(s.source, s.source)} file(s) ({s.events:,} events)"
+        f"{plural(s.files, SOURCE_NAMES.get(s.source, s.source) + ' file')} "
+        f"({plural(s.events, 'event') if s.events < 1000 else f'{s.events:,} events'})"
         for s in report.stats
     )
     console.print(
-        f"Read {read or 'no log'}; {len(report.ledgers)} ledger(s), "
-        f"{len(report.invocations)} invocation(s)."
+        f"Read {read or 'no log'}; {plural(len(report.ledgers), 'ledger')}, "
+        f"{plural(len(report.invocations), 'invocation')}."
     )
     if findings.after_end:
         console.print(
-            f"[bold red]{findings.after_end} call(s) used a credential after its invocation "
-            "ended[/]: the command was gone, someone else held the credential."
+            f"[bold red]{plural(findings.after_end, 'call')} used a credential after its "
+            "invocation ended[/]: the command was gone, someone else held the credential."
         )
     if findings.unattributed:
         console.print(
-            f"[bold yellow]{findings.unattributed} call(s) by sessions of a managed identity "
-            "that no ledger knows[/]: the identity is still used outside nhi-invoke."
+            f"[bold yellow]{plural(findings.unattributed, 'call')} by sessions of a managed "
+            "identity that no ledger knows[/]: the identity is still used outside nhi-invoke."
         )
     quiet = []
     by_invocation: dict[str, list[TracedEvent]] = {}
@@ -229,7 +231,7 @@ def table(report: TraceReport, findings: Findings) -> None:
             )
     _others(console, report)
     if quiet:
-        console.print(f"No logged call by {len(quiet)} invocation(s): {', '.join(quiet)}")
+        console.print(f"No logged call by {plural(len(quiet), 'invocation')}: {', '.join(quiet)}")
 
 
 def _others(console: Any, report: TraceReport) -> None:

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from nhi_invoke.audit.trace.model import Credential, Invocation, Window
-from nhi_invoke.errors import UsageError
+from nhi_invoke.errors import ConfigError, UsageError
+from nhi_invoke.figures import plural
 
 DIALECTS = ("athena", "bigquery", "cloudtrail-lake")
 DEFAULT_TABLES = {
@@ -35,12 +36,12 @@ def print_sql(
     dialect: str, invocations: Sequence[Invocation], window: Window, tables: Sequence[str]
 ) -> str:
     if dialect not in DIALECTS:
-        raise UsageError(
+        raise ConfigError(
             f"--print-sql {dialect!r} is not a dialect", f"use one of {', '.join(DIALECTS)}"
         )
     for table in tables:
         if not _TABLE_NAME.fullmatch(table):
-            raise UsageError(
+            raise ConfigError(
                 f"--sql-table {table!r} is not a table name", "use project.dataset.table"
             )
     if dialect == "cloudtrail-lake" and not tables:
@@ -51,7 +52,7 @@ def print_sql(
     cloud = "gcp" if dialect == "bigquery" else "aws"
     held = [(i, c) for i in invocations for c in i.credentials if c.cloud == cloud]
     if not held:
-        raise UsageError(
+        raise ConfigError(
             f"the ledgers hold no {cloud.upper()} credential for --print-sql {dialect}",
             "pass the ledgers of invocations that used this cloud",
         )
@@ -142,8 +143,8 @@ def _trino(
         if dialect == "cloudtrail-lake"
         else "-- Needs useridentity.sessioncontext.sourceidentity (docs/trace.md tells how).\n"
     )
-    invocations = len({i.invocation_id for i, _ in held})
-    return f"""-- nhi-invoke audit trace: {invocations} invocation(s), {len(held)} AWS credential(s)
+    invocations = plural(len({i.invocation_id for i, _ in held}), "invocation")
+    return f"""-- nhi-invoke audit trace: {invocations}, {plural(len(held), "AWS credential")}
 {note}WITH credentials AS (
     {credentials}
 ),
@@ -252,8 +253,8 @@ def _bigquery(
     )
     credentials = _union(rows)
     auth = "protopayload_auditlog.authenticationInfo"
-    invocations = len({i.invocation_id for i, _ in held})
-    return f"""-- nhi-invoke audit trace: {invocations} invocation(s), {len(held)} GCP credential(s)
+    invocations = plural(len({i.invocation_id for i, _ in held}), "invocation")
+    return f"""-- nhi-invoke audit trace: {invocations}, {plural(len(held), "GCP credential")}
 WITH credentials AS (
     {credentials}
 ),

@@ -16,6 +16,7 @@ from nhi_invoke.settings.validation import endpoint
 if TYPE_CHECKING:
     from nhi_invoke.brokers.aws.plan import AwsPlan
     from nhi_invoke.brokers.aws.tags import SessionTag
+    from nhi_invoke.brokers.grants import Grant
 
 NAME = "aws"
 DEFAULT_REGION = "us-east-1"
@@ -173,18 +174,18 @@ class AwsDeclaration(BrokerDeclaration[AwsSettings]):
     runtime = "nhi_invoke.brokers.aws.broker:AwsBroker"
     serves = True
     emulator = "nhi_invoke.sandbox.aws"
+    step_outputs = ("aws-principal-arn",)
+
+    def output_values(self, grant: Grant) -> Mapping[str, str]:
+        """The assumed-role ARN the command acted as."""
+        return {"aws-principal-arn": grant.principal}
 
     def settings(self, values: OptionValues, environ: Mapping[str, str]) -> AwsSettings | None:
         role = values.get("aws_role_arn")
         entry = values.get("aws_oidc_role_arn")
         tags: tuple[tuple[str, str], ...] = values.get("tags") or ()
         if role is None:
-            if entry is not None or tags:
-                raise ConfigError(
-                    "AWS options are given but no --aws-role-arn",
-                    "pass --aws-role-arn with the role the command should act as",
-                )
-            return None
+            return None  # not asked for (the core checks no other AWS option was given)
         chained = entry is not None
         source_identity = values.get("aws_source_identity")
         if not chained and (tags or source_identity):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nhi_invoke.brokers.aws.validation import AWS_MIN_DURATION
 from nhi_invoke.brokers.grants import CHILD, Grant
 from nhi_invoke.brokers.interface import BrokerPlan, ChildVariables
+from nhi_invoke.figures import duration
 
 if TYPE_CHECKING:
     from nhi_invoke.brokers.aws.tags import SessionTag
@@ -101,17 +102,18 @@ class AwsPlan(BrokerPlan):
             endings.append(
                 (
                     f"AWS entry session ({self.entry_role_arn})",
-                    f"expires +{self.entry_duration_seconds} s (used by nhi-invoke only)",
+                    f"expires {duration(self.entry_duration_seconds)} after issue (used by "
+                    "nhi-invoke only)",
                 )
             )
         endings.append(
             (
                 f"AWS command session ({self.role_arn})",
                 "revoked as soon as the command ends (deny policy), else expires "
-                f"+{self.duration_seconds} s"
+                f"{duration(self.duration_seconds)} after issue"
                 if self.revokes
-                else f"expires +{self.duration_seconds} s (STS sessions cannot be revoked "
-                "one by one without --aws-revoke)",
+                else f"expires {duration(self.duration_seconds)} after issue (STS sessions "
+                "cannot be revoked one by one without --aws-revoke)",
             )
         )
         return tuple(endings)
@@ -125,9 +127,10 @@ class AwsPlan(BrokerPlan):
             )
         if not self.revokes and self.duration_seconds > AWS_MIN_DURATION:
             warnings.append(
-                f"the AWS session stays usable up to {self.duration_seconds} s after it is "
-                f"issued, however soon the command ends: use the {AWS_MIN_DURATION} s minimum "
-                "unless the command needs longer, or add --aws-revoke"
+                f"the AWS session stays usable up to {duration(self.duration_seconds)} after "
+                "it is issued, however soon the command ends: use the minimum "
+                f"(--aws-duration {AWS_MIN_DURATION}) unless the command needs longer, or add "
+                "--aws-revoke"
             )
         return tuple(warnings)
 
@@ -138,15 +141,18 @@ class AwsPlan(BrokerPlan):
                 (
                     "AWS hop 1",
                     f"AssumeRoleWithWebIdentity -> {self.entry_role_arn} "
-                    f"({self.entry_duration_seconds} s, used by nhi-invoke only)",
+                    f"({duration(self.entry_duration_seconds)}, used by nhi-invoke only)",
                 )
             )
-            rows.append(("AWS hop 2", f"AssumeRole -> {self.role_arn} ({self.duration_seconds} s)"))
+            rows.append(
+                ("AWS hop 2", f"AssumeRole -> {self.role_arn} ({duration(self.duration_seconds)})")
+            )
         else:
             rows.append(
                 (
                     "AWS hop",
-                    f"AssumeRoleWithWebIdentity -> {self.role_arn} ({self.duration_seconds} s)",
+                    f"AssumeRoleWithWebIdentity -> {self.role_arn} "
+                    f"({duration(self.duration_seconds)})",
                 )
             )
         rows += [
@@ -168,8 +174,8 @@ class AwsPlan(BrokerPlan):
                 f"deny policy nhi-revoked-<expiry>-<hash> on {role_name(self.role_arn)}, put by "
                 "the entry session when the command ends, naming only this session"
                 if self.revokes
-                else f"none: the session expires {self.duration_seconds} s after issue (add "
-                "--aws-revoke to deny it when the command ends)",
+                else f"none: the session expires {duration(self.duration_seconds)} after issue "
+                "(add --aws-revoke to deny it when the command ends)",
             )
         )
         return rows

@@ -128,13 +128,7 @@ class AzureDeclaration(BrokerDeclaration[AzureSettings]):
     emulator = "nhi_invoke.sandbox.azure_emulator"
 
     def settings(self, values: OptionValues, environ: Mapping[str, str]) -> AzureSettings | None:
-        if not values.is_given("azure_client_id"):
-            given = [n for n in ("azure_tenant_id", "azure_scopes") if values.is_given(n)]
-            if given:
-                raise ConfigError(
-                    f"{values.options[given[0]].flag} is given but no --azure-client-id",
-                    "pass --azure-client-id with the identity the command should act as",
-                )
+        if not values.is_given("azure_client_id"):  # stray options: settings/resolve.py
             return None
         client = values.get("azure_client_id")  # checked before anything else is asked
         if not values.is_given("azure_tenant_id"):

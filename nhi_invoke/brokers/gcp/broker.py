@@ -12,6 +12,7 @@ them short, names the invocation in `X-Goog-Request-Reason`, and records them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,6 +44,28 @@ CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105 - a type name
 # Shown when a refusal's body says which check failed.
 _DETAIL_LIMIT = 300
+
+
+def server_said(exc: Exception) -> str:
+    """What Google answered, in words, from a google-auth error: its arguments carry the
+    response body as text (`('Unable to acquire impersonated credentials', '{"error": …}')`),
+    whose JSON says it plainly."""
+    texts = [arg for arg in getattr(exc, "args", ()) if isinstance(arg, str)]
+    for text in reversed(texts):
+        try:
+            body = json.loads(text)
+        except ValueError:
+            continue
+        if not isinstance(body, dict):
+            continue
+        error = body.get("error")
+        if isinstance(error, dict):  # Google APIs: {"error": {"code", "message", "status"}}
+            status, message = error.get("status"), error.get("message")
+            return " ".join((f"{status}: {message}" if status else str(message)).split())
+        if isinstance(error, str):  # OAuth 2.0: {"error", "error_description"}
+            description = body.get("error_description")
+            return " ".join(f"{error}: {description}".split()) if description else error
+    return " ".join((texts[0] if texts else str(exc)).split())
 
 
 def _expiry(credentials: Credentials) -> datetime:
@@ -214,26 +237,26 @@ class GcpBroker(CredentialBroker):
             return Retryable(
                 f"{type(exc).__name__} from {what}" + (f" (HTTP {status})" if status else ""), exc
             )
-        detail = " ".join(str(exc).split())[:_DETAIL_LIMIT]
+        detail = server_said(exc)[:_DETAIL_LIMIT]
         shown = ", ".join(
             f"{k}={claims[k]!r}" for k in ("sub", "aud", "repository", "ref") if k in claims
         )
+        token = f" (token {shown})" if shown else ""
         if what == "generateAccessToken":
             if status == 400:
                 return ConfigError(
-                    f"IAM Credentials rejected the request: {detail}",
+                    f"IAM Credentials rejected the request: HTTP {status} {detail}",
                     "check --gcp-scope and --gcp-lifetime",
                 )
             return RefusedError(
-                f"IAM Credentials refused to mint a token for {self.plan.service_account} "
-                f"(HTTP {status}): {detail}",
+                f"IAM Credentials refused to mint a token for {self.plan.service_account}: "
+                f"HTTP {status} {detail}{token}",
                 f"grant roles/iam.workloadIdentityUser on {self.plan.service_account} to "
                 f"principalSet://iam.googleapis.com/{self.plan.pool}/attribute.repository/"
                 f"{claims.get('repository', '<owner/repo>')}",
             )
         return RefusedError(
-            f"GCP STS refused the token for {self.plan.provider} (HTTP {status}): {detail}"
-            + (f" (token {shown})" if shown else ""),
+            f"GCP STS refused the token for {self.plan.provider}: HTTP {status} {detail}{token}",
             "check the provider's allowed audiences, issuer and attribute condition against "
             "these claims",
         )

@@ -14,6 +14,7 @@ from nhi_invoke.settings.validation import endpoint
 
 if TYPE_CHECKING:
     from nhi_invoke.brokers.gcp.plan import GcpPlan
+    from nhi_invoke.brokers.grants import Grant
 
 NAME = "gcp"
 DEFAULT_LIFETIME = 600
@@ -52,8 +53,8 @@ def _iamcredentials_endpoint(environ: Mapping[str, str]) -> str:
 OPTIONS = (
     Option(
         name="gcp_provider",
-        help="Workload identity provider: projects/NUMBER/locations/global/"
-        "workloadIdentityPools/POOL/providers/PROVIDER.",
+        help="Workload identity provider "
+        "(projects/N/locations/global/workloadIdentityPools/POOL/providers/ID).",
         group=NAME,
         env=("NHI_GCP_PROVIDER",),
         metavar="NAME",
@@ -115,19 +116,30 @@ class GcpDeclaration(BrokerDeclaration[GcpSettings]):
     runtime = "nhi_invoke.brokers.gcp.broker:GcpBroker"
     serves = True
     emulator = "nhi_invoke.sandbox.gcp"
+    step_outputs = ("gcp-service-account",)
+
+    def output_values(self, grant: Grant) -> Mapping[str, str]:
+        """The service account (or federated principal) the command acted as."""
+        return {"gcp-service-account": grant.principal}
 
     def settings(self, values: OptionValues, environ: Mapping[str, str]) -> GcpSettings | None:
         if not values.is_given("gcp_provider"):
-            if values.is_given("gcp_service_account"):
-                raise ConfigError(
-                    "--gcp-service-account is given but no --gcp-provider",
-                    "pass --gcp-provider with your workload identity provider",
-                )
-            return None
+            return None  # not asked for (the core checks no other GCP option was given)
         provider = values.get("gcp_provider")
+        account = values.get("gcp_service_account")
+        lifetime = values.explicit("gcp_lifetime")
+        if account is None and lifetime is not None:
+            # Only an impersonated token's lifetime can be chosen ([defaults] may hold one
+            # for the steps that impersonate).
+            raise ConfigError(
+                f"--gcp-lifetime is given (by {lifetime.label}) but no --gcp-service-account: "
+                "the federated token lives as long as the OIDC token allows, whatever it says",
+                "add --gcp-service-account to get a token of that lifetime, or drop "
+                f"{lifetime.label}",
+            )
         return GcpSettings(
             provider=provider,
-            service_account=values.get("gcp_service_account"),
+            service_account=account,
             scopes=values.get("gcp_scopes") or DEFAULT_SCOPES,
             lifetime=values.get("gcp_lifetime"),
             project=values.get("gcp_project"),

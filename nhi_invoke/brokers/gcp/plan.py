@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from nhi_invoke.brokers.gcp.declaration import DEFAULT_LIFETIME
 from nhi_invoke.brokers.grants import Grant
 from nhi_invoke.brokers.interface import BrokerPlan, ChildVariables
+from nhi_invoke.figures import duration
 
 STANDARD_MAX_LIFETIME = 3_600
 PROJECT_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
@@ -93,7 +94,7 @@ class GcpPlan(BrokerPlan):
             ("GCP federated token (used by nhi-invoke only)", federated),
             (
                 f"GCP access token ({self.service_account})",
-                f"expires +{self.lifetime_seconds} s; cannot be revoked",
+                f"expires {duration(self.lifetime_seconds)} after issue; cannot be revoked",
             ),
         )
 
@@ -104,10 +105,12 @@ class GcpPlan(BrokerPlan):
                 "no --gcp-service-account: the federated token itself is handed over; it lives "
                 "as long as the OIDC token allows (up to 1 h) and its lifetime cannot be chosen"
             )
+            # The lifetime is the impersonated token's: without one, nothing more to say.
+            return tuple(warnings)
         if self.lifetime_seconds > DEFAULT_LIFETIME:
             warnings.append(
-                f"the GCP token stays usable for {self.lifetime_seconds} s and cannot be "
-                "revoked: keep --gcp-lifetime as short as the command needs"
+                f"the GCP token stays usable for {duration(self.lifetime_seconds)} and cannot "
+                "be revoked: keep --gcp-lifetime as short as the command needs"
             )
         if self.lifetime_seconds > STANDARD_MAX_LIFETIME:
             warnings.append(
@@ -125,10 +128,11 @@ class GcpPlan(BrokerPlan):
             rows.append(
                 (
                     "GCP impersonation",
-                    f"generateAccessToken -> {self.service_account} ({self.lifetime_seconds} s)",
+                    f"generateAccessToken -> {self.service_account} "
+                    f"({duration(self.lifetime_seconds)})",
                 )
             )
-            lifetime = f"{self.lifetime_seconds} s after issue"
+            lifetime = f"{duration(self.lifetime_seconds)} after issue"
         else:
             rows.append(("GCP impersonation", "none: the federated token is handed over"))
             lifetime = "when the OIDC token's lifetime allows (up to 1 h)"

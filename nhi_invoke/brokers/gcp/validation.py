@@ -17,14 +17,55 @@ SERVICE_ACCOUNT = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}@[a-z0-9][a-z0-9.-]{0,20
 GCP_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", re.ASCII)
 
 
-def gcp_provider(value: str) -> str:
-    if not GCP_PROVIDER.fullmatch(value):
-        raise ConfigError(
-            f"--gcp-provider {value[:160]!r} is not a workload identity provider name",
-            "use projects/<project NUMBER>/locations/global/workloadIdentityPools/<pool>/"
-            "providers/<provider> (ids of 4-32 lowercase letters, digits and -)",
+_PROVIDER_FORM = (
+    "projects/<project NUMBER>/locations/global/workloadIdentityPools/<pool>/providers/<provider>"
+)
+_GCP_ID = re.compile(r"[a-z0-9-]+", re.ASCII)
+
+
+def _id_problem(what: str, value: str) -> str | None:
+    if not 4 <= len(value) <= 32:
+        return f"the {what} id {value[:40]!r} has {len(value)} characters, not 4-32"
+    if not _GCP_ID.fullmatch(value):
+        return f"the {what} id {value!r} has characters other than lowercase letters, digits and -"
+    if value.startswith("gcp-"):
+        return f"the {what} id {value!r} starts with 'gcp-', which Google reserves"
+    return None
+
+
+def _provider_problem(value: str) -> str:
+    """Which part of a provider name is wrong, in words."""
+    parts = value.split("/")
+    expected = ("projects", None, "locations", None, "workloadIdentityPools", None, "providers")
+    if len(parts) != 8 or any(
+        want is not None and got != want for got, want in zip(parts, expected, strict=False)
+    ):
+        return "it does not have the form " + _PROVIDER_FORM
+    project, location, pool, provider = parts[1], parts[3], parts[5], parts[7]
+    if not re.fullmatch(r"\d{1,20}", project, re.ASCII):
+        return (
+            f"the project {project[:40]!r} is not a project number (the provider name uses the "
+            "number, not the id: gcloud projects describe PROJECT_ID "
+            "--format='value(projectNumber)')"
         )
-    return value
+    if location != "global":
+        return f"the location is {location[:40]!r}: workload identity pools are 'global'"
+    return (
+        _id_problem("pool", pool)
+        or _id_problem("provider", provider)
+        or "it does not have the form " + _PROVIDER_FORM
+    )
+
+
+def gcp_provider(value: str) -> str:
+    parts = value.split("/")
+    if GCP_PROVIDER.fullmatch(value) and not any(p.startswith("gcp-") for p in parts[5::2]):
+        return value
+    raise ConfigError(
+        f"--gcp-provider {value[:160]!r} is not a workload identity provider name: "
+        + _provider_problem(value),
+        "use " + _PROVIDER_FORM,
+    )
 
 
 def service_account(value: str) -> str:

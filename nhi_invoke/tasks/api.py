@@ -23,6 +23,7 @@ from typing import Any, TypeVar, Unpack, cast
 
 from nhi_invoke.ci.explicit import NoTokenSource
 from nhi_invoke.errors import ConfigError
+from nhi_invoke.ledger.key import FD_PREFIX
 from nhi_invoke.tasks import completion, keywords
 from nhi_invoke.tasks.keywords import InvocationSettings
 from nhi_invoke.tasks.lifetime import (
@@ -51,6 +52,8 @@ def _report(text: str) -> None:
     """Our messages go to the `nhi_invoke` logger: a library does not print."""
     if text.startswith("warning: "):
         _log.warning("%s", text.removeprefix("warning: "))
+    elif text.startswith("error: "):
+        _log.error("%s", text.removeprefix("error: "))
     else:
         _log.info("%s", text)
 
@@ -190,24 +193,18 @@ def _prepared_invocation(
         raise TypeError("token= takes a callable: token=lambda audience: <an OIDC token>")
     env = dict(os.environ if environ is None else environ)
     given = keywords.checked(settings, env)
-    outer = _current.get()
-    task = outer._lifetime.prepared.plan.task if outer is not None else None
-    if task is not None:
-        # A nested invocation (a tool call within a task) serves the same task, unless told.
-        inherited = {
-            "task_id": task.task_id,
-            "agent": task.agent,
-            "on_behalf_of": task.on_behalf_of,
-        }
-        naming_step = given.get("step_id") is not None or given.get("task_id") is not None
-        for key, value in inherited.items():
-            if (
-                value is not None
-                and given.get(key) is None
-                and not (key == "task_id" and naming_step)
-            ):
-                given[key] = value
+    _inherit_task(given)
+    # `run`'s switches for a child process, which a variable or the config file may set for
+    # the CLI's runs: an in-process task neither serves nor publishes a CI step's outputs.
+    given |= {"serve": False, "step_outputs": False}
     prepared = prepare(RunRequest(given, ()), env, os.getcwd(), token=token)
+    key_file = prepared.plan.ledger_key_file
+    if key_file is not None and key_file.startswith(FD_PREFIX):
+        raise ConfigError(
+            f"the ledger key source {key_file!r} is a descriptor, read once and closed: the "
+            "next invocation of this process would read whatever reuses that number",
+            "pass ledger_key_file= a key file (mode 0600), or set NHI_LEDGER_KEY",
+        )
     if isinstance(prepared.token_source, NoTokenSource):
         prepared.token_source.fetch("")  # no token can ever come: say so now, not at the block
     return Invocation(TaskLifetime(prepared, command, _report))

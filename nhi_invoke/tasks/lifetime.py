@@ -78,6 +78,9 @@ class TaskLifetime:
             _track(self)
             try:
                 self._env = core.open()
+                # The task's code runs from here on, as `run`'s command would: renewals start
+                # (a broker's renewable token), and a failing ledger no longer stops cleanup.
+                core.command_started()
             except BaseException as error:
                 self._fail(core, error)
                 raise
@@ -92,9 +95,16 @@ class TaskLifetime:
             code = 130 if isinstance(error, KeyboardInterrupt) else EXIT_INTERNAL
         _untrack(self)
         core.close(code)
+        if core.unrecorded is not None:  # said, never raised: `error` is the one to raise
+            self._report(f"error: {core.unrecorded.one_line()}")
 
     def finish(self, ended_by: str, exception: str | None = None) -> None:
-        """Release everything, recording how the block ended; harmless when already closed."""
+        """Release everything, recording how the block ended; harmless when already closed.
+
+        Every credential is ended even when the ledger fails; the lines it lost are then
+        raised (RecordError, exit code 74) when the block ended normally, as `run` exits 74
+        when the command succeeded, and otherwise reported, never hiding the block's own end.
+        """
         with self._lock:
             core = self._core
             if self.state is not State.OPEN or core is None:
@@ -105,6 +115,12 @@ class TaskLifetime:
             code = 0 if ended_by in _NORMAL else 1
             core.command_exited(code, None, ended_by=ended_by, exception=exception)
             core.close(code)
+            lost = core.unrecorded
+        if lost is None:
+            return
+        if ended_by in _NORMAL:
+            raise lost
+        self._report(f"error: {lost.one_line()}")
 
     def _opened(self) -> None:
         if self.state is State.NEW:

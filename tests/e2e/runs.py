@@ -67,6 +67,7 @@ SECRET_VARIABLES = (
     "CLOUDSDK_AUTH_ACCESS_TOKEN",
     "GOOGLE_OAUTH_ACCESS_TOKEN",
     "IDENTITY_HEADER",  # the secret of a served managed-identity endpoint (Azure)
+    "VAULT_TOKEN",
 )
 
 

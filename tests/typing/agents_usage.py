@@ -58,6 +58,20 @@ async def handle_case(case_id: str, user: str) -> Mapping[str, str]:
         raise
 
 
+def read_migrations(addr: str) -> str:
+    # The Vault broker's options, as run's: a token and a secret for this task only.
+    with nhi_invoke.invocation(
+        task_id="migrate",
+        vault_addr=addr,
+        vault_role="migrations",
+        vault_secrets=["database/creds/migrate username | PGUSER"],
+        vault_ttl=300,
+        ledger_key_file="/run/secrets/ledger-key",
+        token=token_for,
+    ) as inv:
+        return inv.env["PGUSER"]
+
+
 def main() -> None:
     with nhi_invoke.invocation(task_id="nightly", token_command=["print-token"]) as inv:
         inv.close()

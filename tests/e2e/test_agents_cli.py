@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import stat
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +173,9 @@ def test_audit_show_and_trace_narrow_to_one_task(
         child = next(
             e for e in events if e["event"] == "credential.issued" and e["purpose"] == "child"
         )
-        moment = datetime.fromisoformat(events[0]["time"]) + timedelta(seconds=1)
+        # While the command ran (CloudTrail's whole seconds: a window shorter than a second
+        # holds the second it began in), never after its end, which `audit trace` flags.
+        moment = datetime.fromisoformat(child["time"])
         records.append(
             trace_logs.call(
                 f"call-{events[0]['invocation_id']}",

@@ -122,3 +122,17 @@ def test_the_pages_shell_lines_run_as_written(base_env: dict[str, str], tmp_path
     plan = plan.get("plan", plan)
     assert plan["aws"]["session_name"] == f"case-1042.support-desk.{plan['invocation_id']}"
     assert plan["token_source"] == "token command print-token"
+
+
+def test_the_readme_leads_to_the_page_by_its_title_and_the_page_holds_the_threat_model() -> None:
+    readme = (ROOT / "README.md").read_text()
+    (row,) = [line for line in readme.splitlines() if "](docs/agents.md)" in line]
+    assert "Agents and long-lived processes" in row
+    assert PAGE.startswith("# Agents and long-lived processes\n")
+    headings = re.findall(r"^## (.+)$", PAGE, re.MULTILINE)
+    assert {
+        "The API",
+        "Threat model: a task's code shares the process",
+        "One process per task",
+    } <= set(headings)
+    assert "**Revocation bounds the damage; it does not isolate.**" in PAGE

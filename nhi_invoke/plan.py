@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhi_invoke.brokers.interface import BrokerPlan, PlanContext
 from nhi_invoke.ci.interface import CIContext
@@ -13,6 +13,9 @@ from nhi_invoke.figures import duration
 from nhi_invoke.invocation import child
 from nhi_invoke.settings.resolve import Settings
 from nhi_invoke.tasks.context import TaskContext
+
+if TYPE_CHECKING:
+    from nhi_invoke.net.environment import CaBundle
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Plan:
     kill_grace_seconds: float
     serve: bool = False
     refresh_margin_seconds: int = 300
+    ca_bundle: CaBundle | None = None  # given to nhi-invoke for every request of its own
     warnings: tuple[str, ...] = field(default=())
     # Where the ledger's HMAC key is read from (a path or fd:N; None: NHI_LEDGER_KEY or the
     # keyring, if any). Read when the invocation starts, never by the plan.
@@ -82,6 +86,7 @@ class Plan:
             "serve": self.serve,
             "step_outputs": self.step_outputs,
             "refresh_margin_seconds": self.refresh_margin_seconds,
+            "ca_bundle": self.ca_bundle.path if self.ca_bundle else None,
             "warnings": list(self.warnings),
             "clouds": list(self.broker_names),
             "endings": [{"credential": c, "ends": e} for c, e in self.endings],
@@ -168,6 +173,7 @@ def build(
         serve=settings.serve,
         step_outputs=settings.step_outputs,
         refresh_margin_seconds=margin,
+        ca_bundle=settings.ca_bundle,
         warnings=tuple(_warnings(settings, context, plans, inherited)),
         task=settings.task,
     )

@@ -3,7 +3,8 @@
 Requests pass through to the upstream unless a fault is scripted for them: the next N
 matching requests (`script`), or a share of them (`throttle`). Faults: an HTTP status with a
 body, AWS's Throttling error, a connection reset, an answer that never comes, a truncated body,
-a malformed body.
+a malformed body. `delay` holds every matching request for a while and then forwards it (a
+slow cloud), recording when each was received and answered (`delayed`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ class FaultProxy:
     forwarded: int = 0
     throttle_rate: float = 0.0
     throttle_match: str = ""
+    delay_seconds: float = 0.0
+    delay_match: str = ""
+    # (received, answered) in time.time() seconds, for every delayed request
+    delayed: list[tuple[float, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -68,6 +73,15 @@ class FaultProxy:
     def throttle(self, rate: float, match: str) -> FaultProxy:
         self.throttle_rate, self.throttle_match = rate, match
         return self
+
+    def delay(self, seconds: float, match: str) -> FaultProxy:
+        """Hold every request containing `match` for `seconds`, then forward it."""
+        self.delay_seconds, self.delay_match = seconds, match
+        return self
+
+    def _delays(self, path: str, body: bytes) -> bool:
+        text = path + "\n" + body.decode("utf-8", "replace")
+        return bool(self.delay_seconds) and self.delay_match in text
 
     def __enter__(self) -> FaultProxy:
         self._thread.start()
@@ -140,6 +154,10 @@ class FaultProxy:
                 if fault is not None and fault.kind == "malformed":
                     self._reply(200, b"<<<this is neither XML nor JSON")
                     return
+                received = time.time()
+                delayed = fault is None and proxy._delays(self.path, body)
+                if delayed:
+                    time.sleep(proxy.delay_seconds)
                 upstream = http.client.HTTPConnection(proxy._host, proxy._port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 upstream.request(self.command, self.path, body=body or None, headers=headers)
@@ -150,6 +168,9 @@ class FaultProxy:
                     self._reply(answer.status, data[: len(data) // 2], length=len(data))
                     return
                 self._reply(answer.status, data)
+                if delayed:
+                    with proxy._lock:
+                        proxy.delayed.append((received, time.time()))
 
             do_GET = do_POST = _relay
 

@@ -16,9 +16,10 @@ package knows what a broker does.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from nhi_invoke.brokers.grants import Grant, GrantRecorder, Release, TokenSupplier
@@ -198,6 +199,15 @@ class CredentialBroker(ABC):
     def endpoint(self, grant: CurrentGrant) -> Endpoint:
         """The --serve endpoint for `grant`; only brokers whose declaration `serves`."""
         raise NotImplementedError(f"{type(self).__name__} has no --serve endpoint")
+
+    def private_configuration(
+        self, folder: Callable[[], Path], environ: Mapping[str, str], served: bool
+    ) -> dict[str, str]:
+        """Configuration for the command's tools that keeps the runner's own identities (a
+        credentials file, a logged-in CLI) out of their reach, in a folder of this broker's
+        (`folder()`: private to the invocation, removed when it ends); returns the variables
+        that point the tools at it. Their names belong in `child_variables()`. Default: none."""
+        return {}
 
     def next_renewal(self) -> datetime | None:
         """While the command runs: when `renew` should next be called, or None when nothing

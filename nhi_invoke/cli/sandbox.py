@@ -12,7 +12,10 @@ from nhi_invoke.cli.commands import app
 from nhi_invoke.cli.options import PASSTHROUGH, Command, Debug, LedgerPath, Quiet
 from nhi_invoke.errors import ConfigError
 
-ALL = ("all", "both")  # "both": from when there were two
+ALL = "all"
+# "both" keeps the meaning it had when the sandbox emulated two clouds: the registry's first
+# two brokers. Every broker (one whose server must be installed included) is "all".
+BOTH = "both"
 
 
 def _emulated() -> list[str]:
@@ -22,13 +25,15 @@ def _emulated() -> list[str]:
 def _brokers(text: str) -> tuple[str, ...]:
     """`--cloud NAME[,NAME…]`, or all of them."""
     known = _emulated()
-    if text in ALL:
+    if text == ALL:
         return tuple(known)
+    if text == BOTH:
+        return tuple(known[:2])
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise ConfigError(
-            f"--cloud {text!r} is not one of {', '.join(known)} (or {' / '.join(ALL)}, or a "
+            f"--cloud {text!r} is not one of {', '.join(known)} (or {ALL}, {BOTH}, or a "
             "comma-separated list)",
             f"pass --cloud {known[0]}, or --cloud all",
         )
@@ -46,7 +51,8 @@ def sandbox(
         str | None,
         typer.Option(
             help="Which identities the command gets: a broker's name, several separated by "
-            "commas, or all ('both' is all) [default: the first broker's].",
+            "commas, all, or both (the first two, as before there were more) [default: the "
+            "first broker's].",
             metavar="NAME[,NAME...]",
         ),
     ] = None,

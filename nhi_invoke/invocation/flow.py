@@ -11,6 +11,8 @@ and nothing here is shared between invocations: many may run at once in one proc
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import os
 import socket
 import sys
@@ -19,20 +21,23 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
-from nhi_invoke import __version__, brokers
-from nhi_invoke.brokers.grants import CHILD, Grant, Release, expiring
+from nhi_invoke import __version__, brokers, net
+from nhi_invoke.brokers.grants import CHILD, Grant, Release
 from nhi_invoke.brokers.interface import CredentialBroker
 from nhi_invoke.errors import NhiError, RecordError
 from nhi_invoke.figures import moment
 from nhi_invoke.invocation import child, summary
 from nhi_invoke.invocation.journal import Journal
 from nhi_invoke.invocation.prepare import Prepared
+from nhi_invoke.invocation.private_folder import PrivateFolder
+from nhi_invoke.invocation.release import release_all, unrecorded
 from nhi_invoke.ledger import key as ledger_key
 from nhi_invoke.ledger.endings import CommandExited, ErrorRecorded, InvocationFinished
-from nhi_invoke.ledger.records import CredentialClosed, InvocationStarted
+from nhi_invoke.ledger.records import InvocationStarted
 from nhi_invoke.ledger.store import Ledger
 
 if TYPE_CHECKING:
+    from nhi_invoke.invocation.refresh import Refresher
     from nhi_invoke.invocation.renewal import Renewals
     from nhi_invoke.invocation.serve import CredentialHost
 
@@ -41,62 +46,6 @@ EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours, never a cloud or input problem
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def release_all(
-    journal: Journal,
-    runtimes: Mapping[str, CredentialBroker],
-    audiences: Mapping[str, tuple[str, str | None]],
-    ended: datetime,
-    *,
-    recovering: bool = False,
-    warn: Callable[[str], None] = lambda text: None,
-) -> list[tuple[Grant, Release]]:
-    """End every credential of the journal, each the way its broker allows, and record how.
-
-    The command's credentials go first (they are what revocation protects); a revocation
-    may mint a fresh credential (an entry session), which is then recorded and ended like
-    the rest. A grant without a broker to call (recovery only) is recorded with its expiry.
-    """
-    released: list[tuple[Grant, Release]] = []
-    done = 0
-    while done < len(journal.grants):
-        batch = sorted(journal.grants[done:], key=lambda g: g.purpose != CHILD)
-        done = len(journal.grants)
-        for grant in batch:
-            runtime = runtimes.get(grant.broker)
-            if runtime is None:
-                # Nothing to call (a single hop's session, or a broker not installed here).
-                release = expiring(grant, ended, reason="recorded by nhi-invoke revoke")
-            else:
-                audience, flag = audiences[grant.broker]
-                end = runtime.recover if recovering else runtime.release
-                release = end(
-                    grant, ended, journal.tokens(audience, flag), journal.recorder(audience)
-                )
-            released.append((grant, release))
-            extra = {"recovered": True} if recovering else {}
-            journal.write(CredentialClosed.of(grant, release, **extra))
-            if release.failure is not None:
-                warn(
-                    f"warning: {grant.principal} could not be revoked; it stays usable until "
-                    f"{moment(grant.expires_at)} ({release.failure})"
-                )
-    return released
-
-
-def unrecorded(journal: Journal) -> RecordError | None:
-    """The ledger lines a journal lost, as one error (None when it lost none)."""
-    failure = journal.ledger_failure
-    if failure is None:
-        return None
-    lines = (
-        "1 ledger line was" if journal.unwritten == 1 else f"{journal.unwritten} ledger lines were"
-    )
-    return RecordError(
-        f"{lines} not written ({failure.message}); every credential was still ended",
-        failure.hint,
-    )
 
 
 class Invocation:
@@ -137,10 +86,16 @@ class Invocation:
         }
         self._started = time.monotonic()
         self._host: CredentialHost | None = None
+        self._refreshers: list[Refresher] = []
         self._renewals: Renewals | None = None
         self._closed: list[tuple[Grant, Release]] | None = None
         # Set by close() when ledger lines were lost: reported once, at the very end.
         self.unrecorded: RecordError | None = None
+        self.folder = PrivateFolder(prepared.environ, self.plan.invocation_id)
+        from nhi_invoke.net.connection import Network  # noqa: PLC0415 - no network on dry runs
+
+        # Every request of this invocation goes through the network of its environment.
+        self.network = Network(prepared.environ, self.plan.ca_bundle)
 
     def say(self, text: str) -> None:
         if self._report is not None:
@@ -171,7 +126,11 @@ class Invocation:
         grants: dict[str, Grant] = {}
         failure: BaseException | None = None
         with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="nhi-issue") as pool:
-            futures = {name: pool.submit(self._issue, name) for name in names}
+            # Each exchange runs in this invocation's context (its network).
+            futures = {
+                name: pool.submit(contextvars.copy_context().run, self._issue, name)
+                for name in names
+            }
             for name, future in futures.items():
                 try:
                     grants[name] = future.result()
@@ -182,8 +141,10 @@ class Invocation:
         return grants
 
     def _serve(self, first: Mapping[str, Grant]) -> dict[str, dict[str, str]]:
-        """Serve the first credentials, re-issuing each from a fresh OIDC token when needed."""
-        from nhi_invoke.invocation.serve import CredentialHost, Refresher  # noqa: PLC0415
+        """Serve the first credentials, each re-issued ahead of its expiry from a fresh OIDC
+        token."""
+        from nhi_invoke.invocation.refresh import Refresher  # noqa: PLC0415
+        from nhi_invoke.invocation.serve import CredentialHost  # noqa: PLC0415
 
         endpoints = {}
         for name, grant in first.items():
@@ -196,22 +157,24 @@ class Invocation:
                 grant,
                 issue,
                 self.plan.refresh_margin_seconds,
+                wait_seconds=self.prepared.retry_policy.total_seconds,
                 tokens=self.journal.tokens(audience, flag),
                 record=self.journal.recorder(audience),
             )
+            self._refreshers.append(refresher)
             endpoints[name] = endpoint = self.runtimes[name].endpoint(refresher)
             # The command is given them: masked before it starts, like every grant.
             for secret in endpoint.secrets():
                 self.journal.mask(secret.reveal())
         self._host = CredentialHost(endpoints)
         environments = self._host.environments()
-        # The endpoints' random path and tokens are the command's secrets: masked before it
-        # starts, like every credential (a command that prints its environment shows them).
+        # The endpoints' random path (in every URL the command gets) and tokens (above) are
+        # the command's secrets: masked before it starts, like every credential (a command
+        # that prints its environment shows them). Paths such as a config folder are not.
         self.journal.mask(self._host.secret_path.strip("/"))
-        for environment in environments.values():
-            for value in environment.values():
-                self.journal.mask(value)
         self._host.start()
+        for refresher in self._refreshers:
+            refresher.start()
         return environments
 
     def begin(self, command_name: str) -> None:
@@ -243,6 +206,10 @@ class Invocation:
     def open(self) -> dict[str, str]:
         """Issue every grant and return the child's environment; after `begin`. Whatever
         happens, `close` ends what was issued."""
+        with net.use(self.network):
+            return self._open()
+
+    def _open(self) -> dict[str, str]:
         plan = self.plan
         if plan.keep_oidc_env:
             # The command will see the CI's token-request secrets: hidden from the log first.
@@ -257,6 +224,14 @@ class Invocation:
             if plan.serve or part.always_served
         }
         served = self._serve(to_serve) if to_serve else None
+        configured = {
+            name: runtime.private_configuration(
+                functools.partial(self.folder.folder, name),
+                self.prepared.environ,
+                name in to_serve,
+            )
+            for name, runtime in self.runtimes.items()
+        }
         env = child.build(
             self.prepared.environ,
             {name: [grant] for name, grant in first.items()},
@@ -265,6 +240,7 @@ class Invocation:
             step_id=plan.step_id,
             token_variables=plan.stripped_variables,
             served=served,
+            configured=configured,
         )
         for grant in first.values():
             self.say(
@@ -291,12 +267,14 @@ class Invocation:
 
     def command_ended(self) -> None:
         """The command is gone: its endpoints and renewals end with it, whatever it left
-        running."""
+        running, and a re-issue under way is finished (so that cleanup finds it recorded)."""
         self.journal.child_running = False
         if self._renewals is not None:
             self._renewals.stop()
         if self._host is not None:
             self._host.stop()
+        for refresher in self._refreshers:
+            refresher.stop()
 
     def command_exited(
         self,
@@ -324,9 +302,12 @@ class Invocation:
         self._closed = []
         self.journal.tolerant = True
         self.command_ended()
-        released = release_all(
-            self.journal, self.runtimes, self.audiences, ended or _now(), warn=self.say
-        )
+        self.folder.remove()
+        with net.use(self.network):
+            released = release_all(
+                self.journal, self.runtimes, self.audiences, ended or _now(), warn=self.say
+            )
+        self.network.close()
         self._closed = released
         self.journal.write(
             InvocationFinished(

@@ -3,9 +3,9 @@
 One loopback HTTP host; each broker mounts its endpoint (`CredentialBroker.endpoint`), which
 speaks a protocol the broker's SDKs already read (a container-credentials endpoint, a
 metadata server…), below `/<random path>/<broker name>` on 127.0.0.1. The host is started after the
-first credentials are issued and stopped the moment the command exits. A credential is
-re-issued, from a fresh OIDC token, when the command asks for it and it has less than the
-refresh margin left; each new one is recorded like the first.
+first credentials are issued and stopped the moment the command exits. Each credential is
+re-issued ahead of its expiry by a `Refresher` (`refresh.py`), so that an answer never waits
+for an exchange. A client that hangs up before its answer is written is nobody's error.
 
 It serves every broker under `--serve`, and without it the brokers whose plan is
 `always_served` (a cloud whose SDKs read tokens from an endpoint and from no variable).
@@ -14,60 +14,19 @@ It serves every broker under `--serve`, and without it the brokers whose plan is
 from __future__ import annotations
 
 import secrets
+import sys
 import threading
+import traceback
 import urllib.parse
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from nhi_invoke.brokers.grants import Grant, GrantRecorder, TokenSupplier
 from nhi_invoke.brokers.serving import Endpoint, Reply
 from nhi_invoke.diagnostics import Log
 from nhi_invoke.errors import NhiError
 
 log = Log("serve")
-
-
-class Refresher:
-    """One broker's current credential, re-issued when it is about to expire."""
-
-    def __init__(
-        self,
-        first: Grant,
-        issue: Callable[[], Grant],
-        margin_seconds: float,
-        *,
-        tokens: TokenSupplier,
-        record: GrantRecorder,
-    ) -> None:
-        self._current = first
-        self.issue = issue
-        self.margin_seconds = margin_seconds
-        # For endpoints that issue further grants themselves (see `CurrentGrant`).
-        self.tokens = tokens
-        self.record = record
-        self._lock = threading.Lock()
-
-    @property
-    def current(self) -> Grant:
-        return self._current
-
-    def get(self) -> Grant:
-        """The current credential, re-issued first if it has less than the margin left."""
-        with self._lock:
-            left = (self._current.expires_at - datetime.now(UTC)).total_seconds()
-            if left < self.margin_seconds:
-                try:
-                    self._current = self.issue()
-                except NhiError as error:
-                    if left <= 0:
-                        raise
-                    # Still valid: serve it, and try again on the next request.
-                    log.warning(
-                        "refresh failed, serving the current credential: %s", error.one_line()
-                    )
-            return self._current
 
 
 class CredentialHost:
@@ -76,8 +35,7 @@ class CredentialHost:
     def __init__(self, endpoints: Mapping[str, Endpoint]) -> None:
         self.endpoints = dict(endpoints)  # by broker name
         self.secret_path = "/" + secrets.token_urlsafe(24)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         # `stop()` waits for the loop to notice, which it does once per poll: at the default
         # 0.5 s every served command would end half a second late.
         self._thread = threading.Thread(
@@ -92,6 +50,13 @@ class CredentialHost:
 
     def base_url(self, name: str) -> str:
         return f"http://{self.address}{self.secret_path}/{name}"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret of the host the command is given: the random path, and each
+        endpoint's own (an authorization token…), to be masked wherever the CI shows output."""
+        own = (s.reveal() for endpoint in self.endpoints.values() for s in endpoint.secrets())
+        return (self.secret_path.lstrip("/"), *own)
 
     def environments(self) -> dict[str, dict[str, str]]:
         """Each broker's variables pointing the child at its endpoint (secrets of the child)."""
@@ -150,3 +115,19 @@ class CredentialHost:
                 self.wfile.write(data)
 
         return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A loopback server that shows no traceback when a client hangs up before its answer
+    (an SDK that timed out, or a command that was killed): that is the client's business."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("a client hung up before its answer: %s", type(error).__name__)
+            return
+        # A bug of ours: one line (the traceback with --debug), and the server keeps serving.
+        log.warning("internal error answering a request: %s", type(error).__name__)
+        log.debug("%s", "".join(traceback.format_exception(error)) if error else "")

@@ -90,6 +90,14 @@ CONFIG = Option(
     metavar="PATH",
 )
 
+
+def _ca_bundle(raw: Any, source: Source) -> Any:
+    # The network's code only when a bundle is given: a dry run needs none of it.
+    from nhi_invoke.net.environment import ca_bundle  # noqa: PLC0415
+
+    return ca_bundle(raw, source)
+
+
 # After the brokers' options in `run --help`, in this order.
 OPTIONS = (
     Option(
@@ -160,6 +168,18 @@ OPTIONS = (
         kind=Kind.SWITCH,
         env=("NHI_SERVE",),
         default=False,
+    ),
+    Option(
+        name="ca_bundle",
+        help="PEM file of the CAs to trust for every request of nhi-invoke's own (instead of "
+        "the SDKs' CA-bundle variables and the system's CAs).",
+        group=GROUP,
+        env=("NHI_CA_BUNDLE",),
+        default_text="each SDK's CA-bundle variable, else the system's CAs",
+        metavar="FILE",
+        parse=_ca_bundle,
+        # Whom to trust is the pipeline's choice, never the repository's (threat model).
+        from_config=False,
     ),
     Option(
         name="step_outputs",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhi_invoke import brokers, settings
 from nhi_invoke.brokers.interface import BrokerDeclaration
@@ -20,6 +20,9 @@ from nhi_invoke.ledger import default_path
 from nhi_invoke.settings import validation
 from nhi_invoke.settings.option import Option, OptionValues
 from nhi_invoke.tasks.context import TaskContext
+
+if TYPE_CHECKING:
+    from nhi_invoke.net.environment import CaBundle
 
 CONFIG_FILE_NAME = "nhi-invoke.toml"
 
@@ -52,6 +55,7 @@ class Settings:
     step_outputs: bool
     refresh_margin_seconds: int
     expect_duration_seconds: int | None
+    ca_bundle: CaBundle | None = None
     warnings: tuple[str, ...] = field(default=())
     task: TaskContext | None = None  # an agent's task, when one is named
 
@@ -200,6 +204,7 @@ def resolve(
         refresh_margin_seconds=values.get("refresh_margin"),
         expect_duration_seconds=expect_duration,
         kill_grace_seconds=values.get("kill_grace"),
+        ca_bundle=values.get("ca_bundle"),
         warnings=tuple(warnings),
         task=_task(step_id, step_source, values),
     )

@@ -69,6 +69,7 @@ class InvocationSettings(TypedDict, total=False):
     config: PathLike
     keep_oidc_env: bool
     timeout: int
+    ca_bundle: PathLike
 
 
 # Options of `run` that serve a child process's lifetime, which an in-process task does not have.

@@ -182,7 +182,7 @@ def test_the_sandbox_gives_a_command_an_azure_identity(
     assert (issued["cloud"], issued["token_id"]) == ("azure", report["claims"]["uti"])
 
 
-@pytest.mark.parametrize("cloud", ["all", "both", "aws,gcp,azure"])
+@pytest.mark.parametrize("cloud", ["all", "aws,gcp,azure"])
 def test_the_sandbox_gives_one_command_every_cloud_it_names(
     tmp_path: Path, base_env: dict[str, str], cloud: str
 ) -> None:
@@ -210,7 +210,7 @@ def test_the_sandbox_gives_one_command_every_cloud_it_names(
     issued = {
         e["cloud"] for e in events if e["event"] == "credential.issued" and e["purpose"] == "child"
     }
-    # "all" (and its old name "both") is every broker, the sandbox's OpenBao included.
+    # "all" is every broker, the sandbox's OpenBao included.
     assert issued == ({"aws", "gcp", "azure"} if "," in cloud else {"aws", "gcp", "azure", "vault"})
     assert {e["invocation_id"] for e in events} == {report["invocation"]}
 

@@ -70,4 +70,6 @@ def test_serve_masks_its_token_and_path_before_the_command_starts(
     uri = report["secrets"][0]
     secret_path = uri.split("/")[3]  # http://127.0.0.1:PORT/<random>/aws
     assert len(secret_path) >= 32
-    assert {token, secret_path, *report["secrets"]} <= masked_before
+    assert {token, secret_path} <= masked_before
+    # A URL holding the random path is hidden with it (the runner masks every occurrence).
+    assert all(any(m in secret for m in masked_before) for secret in report["secrets"])

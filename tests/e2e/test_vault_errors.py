@@ -347,6 +347,26 @@ def test_vault_cacert_is_trusted_for_the_login_and_by_the_command(
     assert "after" not in _error_line(untrusted.stderr)  # not retried: it will not change
 
 
+def test_vaults_own_ca_setting_wins_over_ca_bundle_which_serves_when_there_is_none(
+    vault: VaultSandbox,
+    vault_tls: TlsFront,
+    private_ca: PrivateCa,
+    vault_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    import certifi  # noqa: PLC0415 - public CAs only: not the private one
+
+    report = tmp_path / "report.json"
+    args = ["run", "--step-id", "s", "--vault-addr", vault_tls.direct_url]
+    args += ["--vault-role", vault.role, "--vault-audience", vault.audience]
+    # docs/networks.md: the service's own setting first, then --ca-bundle.
+    own = vault_env | {"VAULT_CACERT": str(private_ca.bundle)}
+    result = run_nhi([*args, "--ca-bundle", certifi.where(), *child(report)], own)
+    assert result.code == 0, result.stderr
+    general = run_nhi([*args, "--ca-bundle", str(private_ca.bundle), *child(report)], vault_env)
+    assert general.code == 0, general.stderr
+
+
 def test_vault_capath_is_trusted_as_a_folder_of_hashed_certificates(
     vault: VaultSandbox,
     vault_tls: TlsFront,

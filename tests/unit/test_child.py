@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from nhi_invoke.brokers.aws.declaration import DECLARATION as AWS
 from nhi_invoke.brokers.gcp.declaration import DECLARATION as GCP
 from nhi_invoke.brokers.grants import Grant, Secret
@@ -178,3 +180,23 @@ def test_a_broker_not_served_gets_its_credentials_while_another_is_served() -> N
     assert env["AWS_ACCESS_KEY_ID"] == "ASIAX"
     assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" not in env
     assert env["AWS_SDK_UA_APP_ID"] == "nhi/inv"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}),
+        ({"NO_PROXY": "corp.example"}, {"NO_PROXY": "corp.example,127.0.0.1,localhost"}),
+        (
+            {"no_proxy": " a, localhost", "NO_PROXY": "b"},
+            {"no_proxy": "a,localhost,127.0.0.1", "NO_PROXY": "b,127.0.0.1,localhost"},
+        ),
+        ({"NO_PROXY": "*"}, {"NO_PROXY": "*"}),
+    ],
+)
+def test_served_children_reach_loopback_without_a_proxy(
+    given: dict[str, str], expected: dict[str, str]
+) -> None:
+    env = dict(given)
+    child.exempt_loopback(env)
+    assert env == expected

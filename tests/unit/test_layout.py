@@ -71,7 +71,7 @@ def _allowed(broker: str, path: str) -> bool:
     [
         ("gcp", r"gcp|google"),
         ("aws", r"aws|amazon|boto"),
-        ("azure", r"azure|entra|microsoft"),
+        ("azure", r"azure|\bentra\b|microsoft"),  # not "eu-central-1"
         # Azure Key Vault (vault.azure.net) is Azure's, not this broker's.
         ("vault", r"\bvault\b(?!\.azure)|openbao|\bbao\b"),
     ],

@@ -170,11 +170,11 @@ def test_bad_session_policies_are_refused(tmp_path: Path, content: str, needle: 
 
 def test_sts_endpoint_is_regional_unless_overridden() -> None:
     settings = resolve(flags(aws_role_arn=ROLE, aws_region="eu-central-1"), {}, LOCAL, "/x")
-    assert part(settings, "aws").sts_endpoint == "https://sts.eu-central-1.amazonaws.com"
+    assert part(settings, "aws").sts_endpoint.url == "https://sts.eu-central-1.amazonaws.com"
     overridden = resolve(
         flags(aws_role_arn=ROLE), {"AWS_ENDPOINT_URL_STS": "http://h:1/"}, LOCAL, "/x"
     )
-    assert part(overridden, "aws").sts_endpoint == "http://h:1"
+    assert part(overridden, "aws").sts_endpoint.url == "http://h:1"
 
 
 def test_ledger_defaults_to_runner_temp_on_github() -> None:
@@ -254,3 +254,22 @@ def test_gcp_settings_come_from_the_config_file(tmp_path: Path) -> None:
     assert part(settings, "gcp") is not None
     assert part(settings, "gcp").scopes == ("https://www.googleapis.com/auth/a",)
     assert part(settings, "gcp").lifetime == 300
+
+
+def test_a_ca_bundle_comes_from_the_flag_or_the_variable_never_the_config_file(
+    tmp_path: Path,
+) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n")
+    # Whom to trust is the pipeline's choice: a repository could trust its own interceptor.
+    _write(tmp_path, f'[defaults]\naws-role-arn = "{ROLE}"\nca-bundle = "{bundle}"\n')
+    with pytest.raises(ConfigError, match="ca-bundle may not be set in the config file"):
+        resolve(flags(), {}, LOCAL, str(tmp_path))
+    _write(tmp_path, f'[defaults]\naws-role-arn = "{ROLE}"\n')
+    from_variable = resolve(flags(), {"NHI_CA_BUNDLE": str(bundle)}, LOCAL, str(tmp_path))
+    assert from_variable.ca_bundle is not None
+    assert from_variable.ca_bundle.origin == "NHI_CA_BUNDLE"
+    from_flag = resolve(flags(ca_bundle=str(bundle)), {}, LOCAL, str(tmp_path)).ca_bundle
+    assert from_flag is not None
+    assert from_flag.origin == "--ca-bundle"
+    assert resolve(flags(aws_role_arn=ROLE), {}, LOCAL, "/nonexistent").ca_bundle is None

@@ -1,10 +1,17 @@
 """botocore for the signed calls: the SigV4 signer (chained AssumeRole) and clients (IAM),
-imported only for them."""
+imported only for them. A client builds, signs and parses; the bytes go through
+`nhi_invoke.net`, like every request of ours (its `before-send` event hands them over)."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from nhi_invoke import net
+from nhi_invoke.brokers.aws.sts_query import AWS_CA_VARIABLES
+
+IAM_TIMEOUT_SECONDS = 15.0  # bounded further by the retry deadline (net.request)
 
 if TYPE_CHECKING:
     from nhi_invoke.brokers.aws.sts_query import StsCredentials
@@ -61,7 +68,7 @@ def client(service: str, *, region: str, endpoint: str | None, credentials: StsC
     # ProfileNotFound; credentials here are explicit, so no profile is read at all.
     session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
     session.register_component("data_loader", _loader(session.get_config_variable("data_path")))
-    return session.create_client(
+    created = session.create_client(
         service,
         region_name=region,
         endpoint_url=endpoint,
@@ -74,6 +81,41 @@ def client(service: str, *, region: str, endpoint: str | None, credentials: StsC
             read_timeout=remaining(15),
         ),
     )
+    created.meta.events.register("before-send", send_through_seam)
+    return created
+
+
+class _Body:
+    """A response body as botocore reads it (`stream()`)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+def send_through_seam(request: Any, **_: Any) -> Any:
+    """botocore's `before-send`: send a signed request through `nhi_invoke.net` (its proxies,
+    CA bundles and deadline) and hand botocore the answer to parse."""
+    from botocore.awsrequest import AWSResponse  # noqa: PLC0415
+    from botocore.compat import HTTPHeaders  # noqa: PLC0415
+
+    body = request.body
+    if hasattr(body, "read"):
+        body = body.read()
+    if isinstance(body, str):
+        body = body.encode()
+    answer = net.request(
+        request.method,
+        request.url,
+        body=body or None,
+        headers={k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()},
+        timeout=IAM_TIMEOUT_SECONDS,
+        ca_variables=AWS_CA_VARIABLES,
+    )
+    headers = HTTPHeaders.from_pairs(list(answer.headers.items()))
+    return AWSResponse(request.url, answer.status, headers, _Body(answer.body))
 
 
 def error_code(exc: Any) -> tuple[str, int]:

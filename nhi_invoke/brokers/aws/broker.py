@@ -9,8 +9,9 @@ transient, refresh the OIDC token once on token errors, fail at once (exit 77) o
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from nhi_invoke import oidc
@@ -149,6 +150,15 @@ class AwsBroker(CredentialBroker):
         from nhi_invoke.brokers.aws.endpoint import ContainerCredentials  # noqa: PLC0415
 
         return ContainerCredentials(grant)
+
+    def private_configuration(
+        self, folder: Callable[[], Path], environ: Mapping[str, str], served: bool
+    ) -> dict[str, str]:
+        # Both modes: environment variables beat the shared files in every SDK's chain, but a
+        # served endpoint does not, and a command naming a profile reads them in either.
+        from nhi_invoke.brokers.aws import shared_files  # noqa: PLC0415
+
+        return shared_files.write(folder(), environ)
 
     def revoke_session(
         self,

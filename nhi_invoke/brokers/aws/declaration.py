@@ -15,6 +15,7 @@ from nhi_invoke.settings.validation import endpoint
 
 if TYPE_CHECKING:
     from nhi_invoke.brokers.aws.plan import AwsPlan
+    from nhi_invoke.brokers.aws.sts_endpoints import StsEndpoint
     from nhi_invoke.brokers.aws.tags import SessionTag
     from nhi_invoke.brokers.grants import Grant
 
@@ -34,26 +35,26 @@ class AwsSettings:
     tags: tuple[tuple[str, str], ...]
     source_identity: bool
     audience: str
-    sts_endpoint: str
+    sts_endpoint: StsEndpoint
     iam_endpoint: str | None  # None: botocore's default for the partition
     revoke: bool
 
 
 def iam_endpoint(environ: Mapping[str, str]) -> str | None:
     """botocore's endpoint override variables for IAM, else None (botocore's default)."""
+    if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return None
     for name in ("AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL"):
         if environ.get(name):
             return endpoint(name, environ[name])
     return None
 
 
-def sts_endpoint(environ: Mapping[str, str], region: str) -> str:
-    """botocore's own endpoint override variables, else the regional STS endpoint."""
-    for name in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
-        if environ.get(name):
-            return endpoint(name, environ[name])
-    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"https://sts.{region}.{suffix}"
+def sts_endpoint(environ: Mapping[str, str], region: str) -> StsEndpoint:
+    """The STS endpoint botocore would call for `region` in this environment."""
+    from nhi_invoke.brokers.aws.sts_endpoints import resolve  # noqa: PLC0415
+
+    return resolve(environ, region)
 
 
 def _tags(raw: Any, source: Source) -> tuple[tuple[str, str], ...]:
@@ -246,7 +247,8 @@ class AwsDeclaration(BrokerDeclaration[AwsSettings]):
             role_arn=settings.role_arn,
             entry_role_arn=settings.oidc_role_arn,
             region=settings.region,
-            sts_endpoint=settings.sts_endpoint,
+            sts_endpoint=settings.sts_endpoint.url,
+            sts_endpoint_source=settings.sts_endpoint.source,
             audience=settings.audience,
             session_name=session_name(context.step_id, context.ci, invocation, agent),
             duration_seconds=settings.duration,
@@ -276,7 +278,7 @@ class AwsDeclaration(BrokerDeclaration[AwsSettings]):
             role_arn=started["role_arn"],
             entry_role_arn=started["entry_role_arn"],
             region=region,
-            sts_endpoint=sts_endpoint(environ, region),
+            sts_endpoint=sts_endpoint(environ, region).url,
             audience=started.get("audience") or DEFAULT_AUDIENCE,
             session_name=started["session_name"],
             duration_seconds=validation.AWS_MIN_DURATION,

@@ -8,6 +8,7 @@ import json
 import secrets
 from collections.abc import Mapping
 
+from nhi_invoke.brokers.grants import Secret
 from nhi_invoke.brokers.serving import CurrentGrant, Endpoint, Reply
 
 _EXPIRATION_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -26,6 +27,9 @@ class ContainerCredentials(Endpoint):
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": base_url,
             "AWS_CONTAINER_AUTHORIZATION_TOKEN": self.token,
         }
+
+    def secrets(self) -> tuple[Secret, ...]:
+        return (Secret(self.token),)
 
     def handle(self, path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         if path != "":

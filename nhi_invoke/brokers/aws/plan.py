@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,14 +23,18 @@ _EXPIRATION_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 # Shows the invocation in CloudTrail's userAgent for every call the command makes.
 USER_AGENT_VARIABLE = "AWS_SDK_UA_APP_ID"
+# Empty and private in both modes (shared_files.py): the runner's credentials never reach
+# the command's SDKs.
+SHARED_FILE_VARIABLES = ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE")
 CHILD_VARIABLES = ChildVariables(
     set=(
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
         "AWS_CREDENTIAL_EXPIRATION", *REGION_VARIABLES, USER_AGENT_VARIABLE,
+        *SHARED_FILE_VARIABLES,
     ),
     served=(
         "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-        *REGION_VARIABLES, USER_AGENT_VARIABLE,
+        *REGION_VARIABLES, USER_AGENT_VARIABLE, *SHARED_FILE_VARIABLES,
     ),
     removed=(
         "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
@@ -64,6 +69,7 @@ class AwsPlan(BrokerPlan):
     session_policy: str | None
     policy_arns: tuple[str, ...]
     iam_endpoint: str | None = None
+    sts_endpoint_source: str = "the regional endpoint"  # what chose sts_endpoint
     revocation: str = REVOCATION_EXPIRE
     user_agent_app_id: str | None = None  # "nhi/<invocation id>", for the child's SDK
 
@@ -157,7 +163,7 @@ class AwsPlan(BrokerPlan):
             )
         rows += [
             ("AWS session name", self.session_name),
-            ("AWS STS", f"{self.sts_endpoint} ({self.region})"),
+            ("AWS STS", f"{self.sts_endpoint} ({self.region}; {self.sts_endpoint_source})"),
         ]
         if self.tags:
             rows.append(("AWS session tags", ", ".join(f"{t.key}={t.value}" for t in self.tags)))
@@ -184,6 +190,7 @@ class AwsPlan(BrokerPlan):
         data = dataclasses.asdict(self)
         data["tags"] = {t.key: t.value for t in self.tags}
         data["chained"] = self.chained
+        data["sts_host"] = urllib.parse.urlsplit(self.sts_endpoint).hostname
         return data
 
     def started_fields(self) -> dict[str, Any]:

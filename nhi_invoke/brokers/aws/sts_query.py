@@ -17,6 +17,8 @@ from nhi_invoke.brokers.grants import Secret
 from nhi_invoke.retry import Retryable
 
 API_VERSION = "2011-06-15"
+# The CA-bundle variable botocore honours: every AWS call of ours honours it too.
+AWS_CA_VARIABLES = ("AWS_CA_BUNDLE",)
 # AWS error codes, once: which are worth a retry, which mean a fresh OIDC token, which are
 # our request's fault (STS's query API and IAM's share them).
 RETRYABLE_CODES = frozenset(
@@ -92,7 +94,11 @@ FORM = "application/x-www-form-urlencoded; charset=utf-8"
 def _call(endpoint: str, fields: dict[str, str], headers: dict[str, str]) -> StsCredentials:
     """POST one query-API call and read the credentials out of its answer."""
     resp = net.request(
-        "POST", endpoint + "/", body=urllib.parse.urlencode(fields).encode(), headers=headers
+        "POST",
+        endpoint + "/",
+        body=urllib.parse.urlencode(fields).encode(),
+        headers=headers,
+        ca_variables=AWS_CA_VARIABLES,
     )
     try:
         root = ET.fromstring(resp.body)  # noqa: S314 - STS's answer, from the configured endpoint

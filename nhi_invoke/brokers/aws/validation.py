@@ -21,7 +21,9 @@ ROLE_ARN = re.compile(
 POLICY_ARN = re.compile(
     r"arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}", re.ASCII
 )
-REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", re.ASCII)
+# A region name as botocore's partitions write them (eusc-de-east-1, us-isob-east-1), or a
+# partition's global pseudo-region (aws-global: the global STS endpoint).
+REGION = re.compile(r"[a-z]{2,4}(-[a-z]+)+-\d{1,2}|aws(-[a-z]+)*-global", re.ASCII)
 
 
 def role_arn(label: str, value: Any) -> str | None:

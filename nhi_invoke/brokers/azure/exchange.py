@@ -71,7 +71,9 @@ def request(plan: AzurePlan, scope: str, assertion: str) -> EntraToken | EntraEr
         plan.token_url,
         body=urllib.parse.urlencode(form).encode(),
         headers=headers,
-        tls=net.Tls(ca_file=plan.ca_file) if plan.ca_file else None,
+        tls=net.Tls(ca_file=plan.ca_file, label=f"NHI_AZURE_CA_BUNDLE={plan.ca_file}")
+        if plan.ca_file
+        else None,
     )
     if response.retryable:
         raise Retryable(f"HTTP {response.status} from Entra's token endpoint")

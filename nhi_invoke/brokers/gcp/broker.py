@@ -13,8 +13,9 @@ them short, names the invocation in `X-Goog-Request-Reason`, and records them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nhi_invoke import oidc
@@ -153,6 +154,15 @@ class GcpBroker(CredentialBroker):
         from nhi_invoke.brokers.gcp.metadata import MetadataServer  # noqa: PLC0415
 
         return MetadataServer(grant, self.plan)
+
+    def private_configuration(
+        self, folder: Callable[[], Path], environ: Mapping[str, str], served: bool
+    ) -> dict[str, str]:
+        # Both modes: gcloud caches tokens and logs output in its folder, and the runner's
+        # folder holds the runner's account and ADC file.
+        from nhi_invoke.brokers.gcp import gcloud_config  # noqa: PLC0415
+
+        return gcloud_config.write(folder(), environ)
 
     def _details(self, **extra: Any) -> dict[str, Any]:
         return {

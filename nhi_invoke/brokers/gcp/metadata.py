@@ -1,5 +1,13 @@
 """GCP under --serve: the metadata-server protocol (`GCE_METADATA_HOST`), which google-auth's
-application default credentials and gcloud read. `Metadata-Flavor: Google` is required."""
+application default credentials and gcloud read.
+
+It answers what they ask: `project/project-id` (--gcp-project, else the service account's
+project), `project/numeric-project-id` (the workload identity pool's project: gcloud takes a
+numeric answer there as the sign of a metadata server), the service account's `email`,
+`scopes`, `token` and `?recursive` listing (as `default` and by email), and the universe
+domain. `identity` (ID tokens) is refused with a message saying so. `Metadata-Flavor: Google`
+is required of every request and carried by every answer, refusals included.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +20,22 @@ from nhi_invoke.brokers.serving import CurrentGrant, Endpoint, Reply
 
 PREFIX = "/computeMetadata/v1/"
 _FLAVOR = {"Metadata-Flavor": "Google"}
+NO_IDENTITY = (
+    "nhi-invoke serves no identity tokens (instance/service-accounts/…/identity): the step "
+    "gets an access token only; mint an ID token with IAM Credentials' generateIdToken instead"
+)
 
 
 def _text(body: str, status: int = 200) -> Reply:
     return Reply(status, "text/plain", body, _FLAVOR)
 
 
+def _json(body: object) -> Reply:
+    return Reply(200, "application/json", json.dumps(body), _FLAVOR)
+
+
 class MetadataServer(Endpoint):
-    """Serves the current access token, re-issued near its expiry, as a metadata server."""
+    """Serves the current access token, re-issued ahead of its expiry, as a metadata server."""
 
     def __init__(self, grant: CurrentGrant, plan: GcpPlan) -> None:
         self.grant = grant
@@ -31,7 +47,7 @@ class MetadataServer(Endpoint):
 
     def handle(self, path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         if not (path in ("", "/") or path.startswith(PREFIX)):
-            return Reply(404, "text/plain", "not found")
+            return _text("not found", 404)
         if headers.get("Metadata-Flavor") != "Google":
             return _text("Metadata-Flavor: Google is required", 403)
         if path in ("", "/"):  # google-auth's ping
@@ -45,12 +61,14 @@ class MetadataServer(Endpoint):
             prefix = f"instance/service-accounts/{alias}/"
             if path.startswith(prefix) or path == prefix.rstrip("/"):
                 return self._account(path.removeprefix(prefix).rstrip("/"), email)
-        if path == "instance/service-accounts/":
+        if path in ("instance/service-accounts", "instance/service-accounts/"):
             return _text("default/\n" + email + "/\n")
-        if path == "project/project-id" and self.plan.project:
-            return _text(self.plan.project)
+        project = self.plan.served_project
+        number = self.plan.served_project_number
+        if path == "project/project-id" and project:
+            return _text(project)
         if path == "project/numeric-project-id":
-            return _text(self.plan.project_number)
+            return _text(number)
         if path == "universe/universe-domain":
             return _text("googleapis.com")
         return _text("not found", 404)
@@ -61,13 +79,15 @@ class MetadataServer(Endpoint):
             grant = self.grant.get()
             left = max(0, int((grant.expires_at - datetime.now(UTC)).total_seconds()))
             token = grant.environment["CLOUDSDK_AUTH_ACCESS_TOKEN"].reveal()
-            body = {"access_token": token, "expires_in": left, "token_type": "Bearer"}
-            return Reply(200, "application/json", json.dumps(body), _FLAVOR)
+            return _json({"access_token": token, "expires_in": left, "token_type": "Bearer"})
         if item == "email":
             return _text(email)
         if item == "scopes":
             return _text("\n".join(self.plan.scopes))
+        if item == "aliases":
+            return _text("default")
+        if item == "identity":
+            return _text(NO_IDENTITY, 404)
         if item == "":
-            body = {"aliases": ["default"], "email": email, "scopes": list(self.plan.scopes)}
-            return Reply(200, "application/json", json.dumps(body), _FLAVOR)
+            return _json({"aliases": ["default"], "email": email, "scopes": list(self.plan.scopes)})
         return _text("not found", 404)

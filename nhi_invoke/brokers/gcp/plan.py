@@ -17,15 +17,22 @@ STANDARD_MAX_LIFETIME = 3_600
 PROJECT_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
 # google-auth reads HOST for requests and IP for its detection ping; gcloud reads ROOT.
 METADATA_VARIABLES = ("GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT")
+# gcloud's own configuration folder for the invocation, in both modes (gcloud_config.py).
+CONFIG_VARIABLE = "CLOUDSDK_CONFIG"
+# Static mode gives google-auth's default() nothing to find (it reads no token variable): it
+# must fail at once rather than fall back to a GCE VM's own identity.
+NO_GCE_CHECK = "NO_GCE_CHECK"
 _CHILD_VARIABLES = ChildVariables(
-    set=("CLOUDSDK_AUTH_ACCESS_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN"),
-    served=METADATA_VARIABLES,
+    set=("CLOUDSDK_AUTH_ACCESS_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN", CONFIG_VARIABLE, NO_GCE_CHECK),
+    served=(*METADATA_VARIABLES, CONFIG_VARIABLE),
     removed=(
         "GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
         "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT",
         # Terraform's google provider reads these before GOOGLE_OAUTH_ACCESS_TOKEN.
         "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON",
         "GOOGLE_IMPERSONATE_SERVICE_ACCOUNT", *METADATA_VARIABLES,
+        # The runner's named configuration does not exist in the invocation's folder.
+        "CLOUDSDK_ACTIVE_CONFIG_NAME", NO_GCE_CHECK,
     ),
 )  # fmt: skip
 
@@ -62,7 +69,28 @@ class GcpPlan(BrokerPlan):
 
     @property
     def project_number(self) -> str:
+        """The number of the workload identity pool's project."""
         return self.provider.split("/")[1]
+
+    @property
+    def served_project(self) -> str | None:
+        """The project the metadata server names: --gcp-project, else the service account's
+        (`NAME@PROJECT.iam.gserviceaccount.com`, `PROJECT@appspot.gserviceaccount.com`)."""
+        if self.project:
+            return self.project
+        if self.service_account:
+            name, _, domain = self.service_account.partition("@")
+            if domain.endswith(".iam.gserviceaccount.com"):
+                return domain.removesuffix(".iam.gserviceaccount.com")
+            if domain == "appspot.gserviceaccount.com":
+                return name
+        return None
+
+    @property
+    def served_project_number(self) -> str:
+        """The project number the metadata server names: the workload identity pool's, the
+        only one nhi-invoke knows (gcloud recognises a metadata server by a numeric answer)."""
+        return self.project_number
 
     def child_variables(self) -> ChildVariables:
         if self.project is None:
@@ -82,6 +110,7 @@ class GcpPlan(BrokerPlan):
         else:
             for grant in grants:
                 env.update(grant.child_environment())
+            env[NO_GCE_CHECK] = "true"
         if self.project is not None:
             env.update(dict.fromkeys(PROJECT_VARIABLES, self.project))
         return env

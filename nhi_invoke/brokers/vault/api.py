@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import ssl
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,7 +82,12 @@ class VaultApi:
         self.plan = plan
         self.policy = policy
         self.retries = retries
-        self.tls = net.Tls(plan.ca_file, plan.ca_path, verify=not plan.skip_verify)
+        self.tls = net.Tls(
+            plan.ca_file,
+            plan.ca_path,
+            verify=not plan.skip_verify,
+            label="Vault's CA settings (VAULT_CACERT, VAULT_CAPATH, VAULT_SKIP_VERIFY)",
+        )
 
     def url(self, path: str) -> str:
         return f"{self.plan.address}/v1/{urllib.parse.quote(path, safe='/@:=,+-._~')}"
@@ -100,16 +104,16 @@ class VaultApi:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        from nhi_invoke.net.connection import UntrustedCertificate  # noqa: PLC0415
+
         try:
             response = net.request(method, self.url(path), body=data, headers=headers, tls=self.tls)
-        except Retryable as failure:
-            if isinstance(failure.cause, ssl.SSLCertVerificationError):
-                raise UnavailableError(
-                    f"Vault's TLS certificate at {self.plan.address} is not trusted "
-                    f"({failure.cause.verify_message})",
-                    "set VAULT_CACERT to the PEM bundle of the CA that signed it",
-                ) from failure.cause
-            raise
+        except UntrustedCertificate as failure:
+            raise UnavailableError(
+                f"Vault's TLS certificate at {self.plan.address} is not trusted "
+                f"({failure.verify_message})",
+                "set VAULT_CACERT to the PEM bundle of the CA that signed it",
+            ) from failure
         try:
             parsed = json.loads(response.body) if response.body.strip() else {}
         except ValueError:

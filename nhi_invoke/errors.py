@@ -91,3 +91,7 @@ class CommandNotExecutable(NhiError):
     """The command exists but cannot be executed."""
 
     exit_code = 126
+
+
+class InvocationClosed(NhiError):
+    """The Python API: the invocation has ended and its credentials were released."""

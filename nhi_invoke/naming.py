@@ -46,11 +46,16 @@ def _digest(*parts: str | None) -> str:
     return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LENGTH]
 
 
-def session_name(step_id: str, context: CIContext, invocation: str) -> str:
-    """`<step>.<run>-<attempt>.<invocation>`, always matching `[\\w+=,.@-]{2,64}`."""
+def session_name(
+    step_id: str, context: CIContext, invocation: str, agent: str | None = None
+) -> str:
+    """`<step>.<run>-<attempt>.<invocation>`, always matching `[\\w+=,.@-]{2,64}`; outside a
+    CI run, an agent's task is `<task>.<agent>.<invocation>`."""
     run = _session_part(context.run_id or "")[:RUN_PART_MAX]
     attempt = _session_part(context.run_attempt or "")[:8]
     run_part = f"{run}-{attempt}" if run and attempt else run
+    if not run_part and agent:
+        run_part = _session_part(agent)[:RUN_PART_MAX]
     tail = "." + ".".join(p for p in (run_part, invocation) if p)
     step = _session_part(step_id) or "step"
     name = step + tail

@@ -12,6 +12,7 @@ from nhi_invoke.errors import ConfigError
 from nhi_invoke.figures import duration
 from nhi_invoke.invocation import child
 from nhi_invoke.settings.resolve import Settings
+from nhi_invoke.tasks.context import TaskContext
 
 if TYPE_CHECKING:
     from nhi_invoke.net.environment import CaBundle
@@ -44,6 +45,7 @@ class Plan:
     ledger_key_file: str | None = None
     # Publish the invocation's outputs as the CI step's once the command has ended.
     step_outputs: bool = False
+    task: TaskContext | None = None
 
     @property
     def broker_names(self) -> tuple[str, ...]:
@@ -69,6 +71,7 @@ class Plan:
             "invocation_id": self.invocation_id,
             "step_id": self.step_id,
             "step_source": self.step_source,
+            "task": self.task.as_dict() if self.task is not None else None,
             "ci": self.ci.as_dict(),
             "token_source": self.token_source,
             **brokers,
@@ -109,7 +112,8 @@ def _warnings(
         )
     if context.provider == "local":
         warnings.append(
-            "not running on a known CI: the token must come from --token-file/--token-env"
+            "not running on a known CI: the token must come from --token-file/--token-env/"
+            "--token-command"
         )
     if child.ACTIVE_VARIABLE in inherited:
         warnings.append("nhi-invoke is already active in this environment (nested invocation)")
@@ -135,7 +139,9 @@ def build(
     `inherited` is the names of the parent's environment variables (names only: the plan
     never holds a value).
     """
-    plan_context = PlanContext(invocation_id, settings.step_id, context, settings.serve)
+    plan_context = PlanContext(
+        invocation_id, settings.step_id, context, settings.serve, task=settings.task
+    )
     plans = tuple(c.declaration.plan(c.settings, plan_context) for c in settings.brokers)
     served = [p for p in plans if settings.serve or p.always_served]
     shortest = min((p.credential_lifetime() for p in served), default=0)
@@ -169,4 +175,5 @@ def build(
         refresh_margin_seconds=margin,
         ca_bundle=settings.ca_bundle,
         warnings=tuple(_warnings(settings, context, plans, inherited)),
+        task=settings.task,
     )

@@ -202,18 +202,40 @@ def invocations(rows: list[InvocationRow]) -> None:
                 escape(v)
                 for v in (
                     row.invocation_id,
-                    row.step_id,
+                    _step(row),
                     row.ci_run,
                     "\n".join(c.shown_principal for c in children) or "-",
                     _short_time(min((c.issued for c in children), default="")),
                     _short_time(max((c.expires_at for c in children), default="")),
-                    "-" if row.exit_code is None else str(row.exit_code),
+                    "-" if row.exit_code is None else _exit(row),
                     row.ended,
                     "-" if exposure is None else duration(exposure),
                 )
             )
         )
     _console().print(table)
+
+
+def _exit(row: InvocationRow) -> str:
+    """The exit code, and how a Python API block ended when it did not return."""
+    shown = str(row.exit_code)
+    return f"{shown} ({row.ended_by})" if row.ended_by not in (None, "return") else shown
+
+
+def _step(row: InvocationRow) -> str:
+    """The step, and the agent and user of a task."""
+    task = row.task
+    if task is None or (task.agent is None and task.on_behalf_of is None):
+        return row.step_id
+    who = " ".join(
+        part
+        for part in (
+            f"by {task.agent}" if task.agent else "",
+            f"for {task.on_behalf_of}" if task.on_behalf_of else "",
+        )
+        if part
+    )
+    return f"{row.step_id}\n{who}"
 
 
 def _short_time(stamp: str) -> str:

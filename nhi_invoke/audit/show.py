@@ -10,7 +10,9 @@ from typing import Any
 from nhi_invoke import brokers
 from nhi_invoke.brokers.grants import CHILD
 from nhi_invoke.ledger import history, store
+from nhi_invoke.ledger.endings import CommandExited
 from nhi_invoke.ledger.records import InvocationStarted, rfc3339
+from nhi_invoke.tasks.context import TaskContext
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class InvocationRow:
     exit_code: int | None
     finished: bool
     credentials: tuple[CredentialRow, ...] = field(default=())
+    task: TaskContext | None = None  # an agent's task, when the invocation named one
+    # How a Python API block ended: return, exception, cancelled, closed, interpreter-exit.
+    ended_by: str | None = None
 
     @property
     def ended(self) -> str:
@@ -113,7 +118,16 @@ def _row(
         exit_code=finished.exit_code if finished else None,
         finished=finished is not None,
         credentials=tuple(credentials),
+        task=_task(found.started),
+        ended_by=next(
+            (e.record.ended_by for e in found.entries if isinstance(e.record, CommandExited)),
+            None,
+        ),
     )
+
+
+def _task(started: InvocationStarted | None) -> TaskContext | None:
+    return TaskContext.from_dict(started.task) if started is not None else None
 
 
 def summarize(
@@ -124,6 +138,8 @@ def summarize(
     step: str | None = None,
     since: datetime | None = None,
     invocation: str | None = None,
+    task: str | None = None,
+    agent: str | None = None,
 ) -> list[InvocationRow]:
     """The ledger's invocations, oldest first, filtered."""
     rows = []
@@ -134,6 +150,11 @@ def summarize(
             continue
         if since is not None and found.started_at < since:
             continue
+        context = _task(found.started)
+        if task is not None and (context is None or context.task_id != task):
+            continue
+        if agent is not None and (context is None or context.agent != agent):
+            continue
         rows.append(_row(found, now, environ))
     return rows
 
@@ -142,9 +163,11 @@ def as_dict(row: InvocationRow) -> dict[str, Any]:
     return {
         "invocation_id": row.invocation_id,
         "step_id": row.step_id,
+        "task": row.task.as_dict() if row.task is not None else None,
         "ci_run": row.ci_run,
         "started": row.started,
         "exit_code": row.exit_code,
+        "ended_by": row.ended_by,
         "finished": row.finished,
         "ended": row.ended,
         "exposure_seconds": row.exposure_seconds,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from nhi_invoke.brokers.serving import CurrentGrant, Endpoint
     from nhi_invoke.retry import RetryOutcome, RetryPolicy
     from nhi_invoke.settings.option import Option, OptionValues
+    from nhi_invoke.tasks.context import TaskContext
 
 S = TypeVar("S")
 
@@ -41,6 +42,7 @@ class PlanContext:
     step_id: str
     ci: CIContext
     serve: bool = False
+    task: TaskContext | None = None  # an agent's task: its agent and user go into names/tags
 
 
 @dataclass(frozen=True)

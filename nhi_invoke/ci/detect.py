@@ -7,9 +7,11 @@ a time, so a step on the first one (GitHub Actions) loads no other.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from nhi_invoke.ci.explicit import (
+    CallableTokenSource,
+    CommandTokenSource,
     EnvTokenSource,
     FileTokenSource,
     NoTokenSource,
@@ -53,8 +55,14 @@ def token_source(
     token_file: str | None,
     token_env: str | None,
     policy: RetryPolicy,
+    token_command: tuple[str, ...] | None = None,
+    token: Callable[[str], str] | None = None,
 ) -> TokenSource:
     """An explicit token beats the ambient CI; no CI and nothing explicit fails on use."""
+    if token is not None:
+        return CallableTokenSource(token)
+    if token_command is not None:
+        return CommandTokenSource(token_command, environ, policy)
     if token_file is not None:
         return FileTokenSource(token_file)
     if token_env is not None:

@@ -116,6 +116,13 @@ def show(
     invocation: Annotated[
         str | None, typer.Option(help="Only this invocation.", metavar="ID")
     ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="Only invocations for this task (--task-id, task_id=).", metavar="TASK"),
+    ] = None,
+    agent: Annotated[
+        str | None, typer.Option(help="Only invocations by this agent.", metavar="AGENT")
+    ] = None,
     json_output: Annotated[bool, json_option("the invocations and the ledger's check")] = False,
     debug: Debug = False,
 ) -> int:
@@ -132,7 +139,14 @@ def show(
     started_since = parse_time(since, "--since")
     result, checked = _verified(path)
     rows = summarize(
-        path, datetime.now(UTC), os.environ, step=step, since=started_since, invocation=invocation
+        path,
+        datetime.now(UTC),
+        os.environ,
+        step=step,
+        since=started_since,
+        invocation=invocation,
+        task=task,
+        agent=agent,
     )
     if json_output:
         body = {

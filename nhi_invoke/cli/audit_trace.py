@@ -94,6 +94,10 @@ def trace(
             metavar="PRINCIPAL",
         ),
     ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="Everything an agent's task did (every invocation with its task id)."),
+    ] = None,
     since: Annotated[
         str | None,
         typer.Option(help="Only events since (a time, a date, or 30m / 12h / 7d).", metavar="WHEN"),
@@ -165,10 +169,10 @@ def trace(
     from nhi_invoke.ledger import key as ledger_key  # noqa: PLC0415
 
     findings.check_fail_on(fail_on)
-    focus = Focus(invocation, access_key_id, event_id, principal)
+    focus = Focus(invocation, access_key_id, event_id, principal, task)
     if sum(value is not None for value in vars(focus).values()) > 1:
         raise UsageError(
-            "--invocation, --access-key-id, --event-id and --principal exclude each other",
+            "--invocation, --access-key-id, --event-id, --principal and --task exclude each other",
             "pass one of them",
         )
     window = Window(parse_time(since, "--since"), parse_time(until, "--until"))

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
 from nhi_invoke import __version__, brokers, net
-from nhi_invoke.brokers.grants import CHILD, Grant, Release, expiring
+from nhi_invoke.brokers.grants import CHILD, Grant, Release
 from nhi_invoke.brokers.interface import CredentialBroker
 from nhi_invoke.errors import NhiError, RecordError
 from nhi_invoke.figures import moment
@@ -30,14 +30,10 @@ from nhi_invoke.invocation import child, summary
 from nhi_invoke.invocation.journal import Journal
 from nhi_invoke.invocation.prepare import Prepared
 from nhi_invoke.invocation.private_folder import PrivateFolder
+from nhi_invoke.invocation.release import release_all, unrecorded
 from nhi_invoke.ledger import key as ledger_key
-from nhi_invoke.ledger.records import (
-    CommandExited,
-    CredentialClosed,
-    ErrorRecorded,
-    InvocationFinished,
-    InvocationStarted,
-)
+from nhi_invoke.ledger.endings import CommandExited, ErrorRecorded, InvocationFinished
+from nhi_invoke.ledger.records import InvocationStarted
 from nhi_invoke.ledger.store import Ledger
 
 if TYPE_CHECKING:
@@ -52,62 +48,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def release_all(
-    journal: Journal,
-    runtimes: Mapping[str, CredentialBroker],
-    audiences: Mapping[str, tuple[str, str | None]],
-    ended: datetime,
-    *,
-    recovering: bool = False,
-    warn: Callable[[str], None] = lambda text: None,
-) -> list[tuple[Grant, Release]]:
-    """End every credential of the journal, each the way its broker allows, and record how.
-
-    The command's credentials go first (they are what revocation protects); a revocation
-    may mint a fresh credential (an entry session), which is then recorded and ended like
-    the rest. A grant without a broker to call (recovery only) is recorded with its expiry.
-    """
-    released: list[tuple[Grant, Release]] = []
-    done = 0
-    while done < len(journal.grants):
-        batch = sorted(journal.grants[done:], key=lambda g: g.purpose != CHILD)
-        done = len(journal.grants)
-        for grant in batch:
-            runtime = runtimes.get(grant.broker)
-            if runtime is None:
-                # Nothing to call (a single hop's session, or a broker not installed here).
-                release = expiring(grant, ended, reason="recorded by nhi-invoke revoke")
-            else:
-                audience, flag = audiences[grant.broker]
-                end = runtime.recover if recovering else runtime.release
-                release = end(
-                    grant, ended, journal.tokens(audience, flag), journal.recorder(audience)
-                )
-            released.append((grant, release))
-            extra = {"recovered": True} if recovering else {}
-            journal.write(CredentialClosed.of(grant, release, **extra))
-            if release.failure is not None:
-                warn(
-                    f"warning: {grant.principal} could not be revoked; it stays usable until "
-                    f"{moment(grant.expires_at)} ({release.failure})"
-                )
-    return released
-
-
-def unrecorded(journal: Journal) -> RecordError | None:
-    """The ledger lines a journal lost, as one error (None when it lost none)."""
-    failure = journal.ledger_failure
-    if failure is None:
-        return None
-    lines = (
-        "1 ledger line was" if journal.unwritten == 1 else f"{journal.unwritten} ledger lines were"
-    )
-    return RecordError(
-        f"{lines} not written ({failure.message}); every credential was still ended",
-        failure.hint,
-    )
-
-
 class Invocation:
     """One invocation's credentials: `open()` issues them, `close()` ends them.
 
@@ -116,12 +56,19 @@ class Invocation:
     """
 
     def __init__(
-        self, prepared: Prepared, *, stderr: TextIO | None = None, quiet: bool = False
+        self,
+        prepared: Prepared,
+        *,
+        stderr: TextIO | None = None,
+        quiet: bool = False,
+        report: Callable[[str], None] | None = None,
     ) -> None:
+        """`report` takes our messages instead of stderr (a library logs them)."""
         self.prepared = prepared
         self.plan = prepared.plan
         self._stderr = stderr or sys.stderr
         self._quiet = quiet
+        self._report = report
         ledger = Ledger(
             self.plan.ledger_path,
             self.plan.invocation_id,
@@ -151,7 +98,9 @@ class Invocation:
         self.network = Network(prepared.environ, self.plan.ca_bundle)
 
     def say(self, text: str) -> None:
-        if not self._quiet:
+        if self._report is not None:
+            self._report(text)
+        elif not self._quiet:
             print(f"nhi-invoke: {text}", file=self._stderr, flush=True)
 
     def _ms(self) -> int:
@@ -249,6 +198,7 @@ class Invocation:
                 pid=os.getpid(),
                 host=socket.gethostname(),
                 plans={p.broker: p.started_fields() for p in plan.brokers},
+                task=plan.task.as_dict() if plan.task is not None else None,
             ),
             _now(),
         )
@@ -326,8 +276,16 @@ class Invocation:
         for refresher in self._refreshers:
             refresher.stop()
 
-    def command_exited(self, exit_code: int, signal: int | None) -> None:
-        self.journal.write(CommandExited(exit_code, signal, self._ms()))
+    def command_exited(
+        self,
+        exit_code: int,
+        signal: int | None,
+        *,
+        ended_by: str | None = None,
+        exception: str | None = None,
+    ) -> None:
+        """Record the command's end (`ended_by`, `exception`: how a Python API block ended)."""
+        self.journal.write(CommandExited(exit_code, signal, self._ms(), ended_by, exception))
 
     def failed(self, error: NhiError) -> None:
         """Record why the invocation failed; a ledger that fails too never hides `error`."""

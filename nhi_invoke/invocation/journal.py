@@ -42,6 +42,9 @@ class Journal:
         # While the command runs (a --serve refresh) its output may be mid-line: a mask
         # command must then start a line of its own, or the runner would not see it.
         self.child_running = False
+        # Other code writes to the same output at any moment (the Python API's host process):
+        # every mask command starts a line of its own.
+        self.shared_output = False
         # From the command's start (or cleanup's) on: ledger failures are kept, not raised.
         self.tolerant = False
         self.ledger_failure: NhiError | None = None
@@ -66,7 +69,7 @@ class Journal:
             if value in self._masked:
                 return
             self._masked.add(value)
-        self.reporting.mask(value, own_line=self.child_running)
+        self.reporting.mask(value, own_line=self.child_running or self.shared_output)
 
     def tokens(self, audience: str, audience_flag: str | None = None) -> TokenSupplier:
         """Fetches, masks and pre-flight checks an OIDC token for one audience."""

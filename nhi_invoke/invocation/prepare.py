@@ -12,6 +12,7 @@ from nhi_invoke import naming
 from nhi_invoke.brokers.interface import BrokerDeclaration
 from nhi_invoke.ci import detect
 from nhi_invoke.ci.interface import CIProvider, NoReporting, Reporting, TokenSource
+from nhi_invoke.errors import ConfigError
 from nhi_invoke.plan import Plan, build
 from nhi_invoke.retry import RetryPolicy
 from nhi_invoke.settings.resolve import resolve
@@ -46,10 +47,20 @@ def prepare(
     policy: RetryPolicy | None = None,
     entropy: Callable[[int], bytes] = os.urandom,
     providers: Sequence[CIProvider] | None = None,
+    token: Callable[[str], str] | None = None,
 ) -> Prepared:
-    """Resolve settings, detect the CI and decide the plan. No network, no token."""
+    """Resolve settings, detect the CI and decide the plan. No network, no token.
+
+    `token` (the Python API's) supplies OIDC tokens by audience instead of any other source.
+    """
     context, provider = detect.detect(environ, providers)
     settings = resolve(request.given, environ, context, cwd)
+    if token is not None and (settings.token_file or settings.token_env or settings.token_command):
+        raise ConfigError(
+            "token= and another token source are both given",
+            "pass only one of token=, token_file=, token_env= and token_command= (or unset "
+            "NHI_TOKEN_FILE/NHI_TOKEN_ENV/NHI_TOKEN_COMMAND)",
+        )
     policy = policy or RetryPolicy(total_seconds=settings.timeout_seconds)
     source = detect.token_source(
         environ,
@@ -57,6 +68,8 @@ def prepare(
         token_file=settings.token_file,
         token_env=settings.token_env,
         policy=policy,
+        token_command=settings.token_command,
+        token=token,
     )
     plan = build(
         settings,

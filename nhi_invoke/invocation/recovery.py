@@ -22,11 +22,12 @@ from nhi_invoke.ci import detect
 from nhi_invoke.ci.interface import CIProvider, NoReporting, Reporting, TokenSource
 from nhi_invoke.errors import ConfigError, NhiError
 from nhi_invoke.figures import moment
-from nhi_invoke.invocation.flow import release_all, unrecorded
 from nhi_invoke.invocation.journal import Journal
+from nhi_invoke.invocation.release import release_all, unrecorded
 from nhi_invoke.ledger import history, path_for, store
 from nhi_invoke.ledger import key as ledger_key
-from nhi_invoke.ledger.records import InvocationFinished, InvocationStarted
+from nhi_invoke.ledger.endings import InvocationFinished
+from nhi_invoke.ledger.records import InvocationStarted
 from nhi_invoke.retry import RetryPolicy
 from nhi_invoke.settings.option import Option, OptionValues
 

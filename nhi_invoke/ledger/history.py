@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from nhi_invoke.ledger.endings import InvocationFinished
 from nhi_invoke.ledger.records import (
     CredentialClosed,
     CredentialIssued,
     CredentialUpdated,
     Entry,
-    InvocationFinished,
     InvocationStarted,
 )
 

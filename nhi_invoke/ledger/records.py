@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from nhi_invoke.brokers.grants import Grant, Release
+from nhi_invoke.ledger.endings import CommandExited, ErrorRecorded, InvocationFinished
 
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 
@@ -40,12 +41,15 @@ class InvocationStarted(NamedTuple):
     pid: int | None
     host: str | None
     plans: Mapping[str, Mapping[str, Any]]  # each broker's `started_fields`, by name
+    # An agent's task (id, agent, on_behalf_of), when the invocation named one.
+    task: Mapping[str, str] | None = None
 
     @property
     def event(self) -> str:
         return "invocation.started"
 
     def fields(self) -> dict[str, Any]:
+        task = {"task": dict(self.task)} if self.task else {}
         return {
             "nhi_version": self.nhi_version,
             "ci": dict(self.ci),
@@ -55,6 +59,7 @@ class InvocationStarted(NamedTuple):
             "clouds": list(self.brokers),
             "pid": self.pid,
             "host": self.host,
+            **task,
             **{name: dict(plan) for name, plan in self.plans.items()},
         }
 
@@ -72,7 +77,14 @@ class InvocationStarted(NamedTuple):
             pid=pid if isinstance(pid, int) else None,
             host=fields.get("host"),
             plans={n: dict(fields[n]) for n in names if isinstance(fields.get(n), dict)},
+            task=_strings(fields.get("task")),
         )
+
+
+def _strings(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(k): v for k, v in value.items() if isinstance(v, str)} or None
 
 
 _GRANT_FIELDS = (
@@ -273,78 +285,6 @@ class CredentialClosed(NamedTuple):
             exposure_seconds=float(exposure) if isinstance(exposure, int | float) else None,
             failure=fields.get("revocation_failure"),
             detail={k: v for k, v in fields.items() if k not in _CLOSING_FIELDS},
-        )
-
-
-class CommandExited(NamedTuple):
-    exit_code: int
-    signal: int | None  # the signal that killed the command, if one did
-    duration_ms: int
-
-    @property
-    def event(self) -> str:
-        return "command.exited"
-
-    def fields(self) -> dict[str, Any]:
-        return {"exit_code": self.exit_code, "signal": self.signal, "duration_ms": self.duration_ms}
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> CommandExited:
-        return cls(
-            int(fields.get("exit_code", 0)), fields.get("signal"), int(fields.get("duration_ms", 0))
-        )
-
-
-class InvocationFinished(NamedTuple):
-    exit_code: int | None  # None: finished by `nhi-invoke revoke`, after a crash
-    signal: int | None = None  # a signal nhi-invoke received
-    retries: int | None = None
-    duration_ms: int | None = None
-    recovered_by: str | None = None
-
-    @property
-    def event(self) -> str:
-        return "invocation.finished"
-
-    def fields(self) -> dict[str, Any]:
-        if self.recovered_by is not None:
-            return {"exit_code": self.exit_code, "recovered": True, "by": self.recovered_by}
-        return {
-            "exit_code": self.exit_code,
-            "signal": self.signal,
-            "retries": self.retries,
-            "duration_ms": self.duration_ms,
-        }
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> InvocationFinished:
-        return cls(
-            exit_code=fields.get("exit_code"),
-            signal=fields.get("signal"),
-            retries=fields.get("retries"),
-            duration_ms=fields.get("duration_ms"),
-            recovered_by=fields.get("by") if fields.get("recovered") else None,
-        )
-
-
-class ErrorRecorded(NamedTuple):
-    exit_code: int
-    error: str  # the error's class name
-    message: str  # its one line (never a secret)
-
-    @property
-    def event(self) -> str:
-        return "error"
-
-    def fields(self) -> dict[str, Any]:
-        return {"exit_code": self.exit_code, "error": self.error, "message": self.message}
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> ErrorRecorded:
-        return cls(
-            int(fields.get("exit_code", 0)),
-            str(fields.get("error", "")),
-            str(fields.get("message", "")),
         )
 
 

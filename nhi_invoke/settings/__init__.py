@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nhi_invoke import brokers
+from nhi_invoke.errors import ConfigError
 from nhi_invoke.ledger.key import checked_source
 from nhi_invoke.settings import validation
 from nhi_invoke.settings.option import Kind, Option, OptionValues, Source
@@ -28,6 +29,57 @@ STEP_ID = Option(
     default_text="from the CI, else the job name, else 'local'",
     metavar="TEXT",
 )
+# What an agent's task says about itself: recorded, and put into session names and tags.
+TASK_ID = Option(
+    name="task_id",
+    help="The task this invocation serves (an agent's task or case id); the step id's synonym "
+    "outside CI.",
+    group=GROUP,
+    env=("NHI_TASK_ID",),
+    # Like the step id, it selects the config file's [steps.<id>] table.
+    from_config=False,
+    metavar="TEXT",
+)
+TASK_OPTIONS = (
+    TASK_ID,
+    Option(
+        name="agent",
+        help="The agent running the task; recorded, in the session name outside CI and in tags.",
+        group=GROUP,
+        env=("NHI_AGENT",),
+        metavar="NAME",
+        validate=lambda value: validation.label("--agent", value),
+    ),
+    Option(
+        name="on_behalf_of",
+        help="The user the task acts for; recorded and tagged as given (not verified).",
+        group=GROUP,
+        env=("NHI_ON_BEHALF_OF",),
+        from_config=False,
+        metavar="USER",
+        validate=lambda value: validation.label("--on-behalf-of", value),
+    ),
+)
+
+
+def parse_command(raw: Any, source: Source) -> tuple[str, ...]:
+    """A command line (split as a shell would, without running one) or, from Python, a list."""
+    import shlex  # noqa: PLC0415 - only when a token command is given
+
+    if isinstance(raw, list | tuple):
+        argv = tuple(str(part) for part in raw)
+    else:
+        try:
+            argv = tuple(shlex.split(str(raw)))
+        except ValueError as exc:
+            raise ConfigError(
+                f"{source.label}: {exc}", "quote the command as a shell would, e.g. 'cmd --x y'"
+            ) from exc
+    if not argv or not argv[0]:
+        raise ConfigError(f"{source.label} is empty", "give the command that prints a token")
+    return argv
+
+
 CONFIG = Option(
     name="config",
     help="Config file.",
@@ -65,6 +117,18 @@ OPTIONS = (
         default_text="the CI's token",
         from_config=False,  # widens the step: only the pipeline may set it
         metavar="NAME",
+    ),
+    Option(
+        name="token_command",
+        help="Run this command for the OIDC token (it prints one on stdout; NHI_TOKEN_AUDIENCE "
+        "names the audience), again for a fresh one.",
+        group=GROUP,
+        env=("NHI_TOKEN_COMMAND",),
+        # A repository's file must not choose a command to run, nor where tokens come from.
+        from_config=False,
+        default_text="the CI's token",
+        metavar="CMD",
+        parse=parse_command,
     ),
     Option(
         name="ledger",
@@ -176,7 +240,7 @@ def options(environ: Mapping[str, str]) -> tuple[Option, ...]:
     """Every option of `run`, in the order `--help` shows them: the step, each broker's, the
     invocation's."""
     declared = [o for d in brokers.declarations(environ) for o in d.options]
-    return (STEP_ID, *declared, *OPTIONS)
+    return (STEP_ID, *TASK_OPTIONS, *declared, *OPTIONS)
 
 
 def by_name(environ: Mapping[str, str]) -> dict[str, Option]:

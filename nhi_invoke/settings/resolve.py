@@ -19,6 +19,7 @@ from nhi_invoke.errors import ConfigError, UsageError
 from nhi_invoke.ledger import default_path
 from nhi_invoke.settings import validation
 from nhi_invoke.settings.option import Option, OptionValues
+from nhi_invoke.tasks.context import TaskContext
 
 if TYPE_CHECKING:
     from nhi_invoke.net.environment import CaBundle
@@ -43,6 +44,7 @@ class Settings:
     brokers: tuple[BrokerChoice, ...]
     token_file: str | None
     token_env: str | None
+    token_command: tuple[str, ...] | None
     ledger_path: str
     ledger_key_file: str | None
     keep_oidc_env: bool
@@ -55,19 +57,34 @@ class Settings:
     expect_duration_seconds: int | None
     ca_bundle: CaBundle | None = None
     warnings: tuple[str, ...] = field(default=())
+    task: TaskContext | None = None  # an agent's task, when one is named
+
+
+def _one_of(found: list[tuple[str, Any]]) -> tuple[str, Any] | None:
+    """The one value given at one level of precedence; two different ones are an error."""
+    given = [(source, value) for source, value in found if value not in (None, "")]
+    if len({str(value) for _, value in given}) > 1:
+        raise ConfigError(
+            f"{given[0][0]} and {given[1][0]} both name the step (a task id is its synonym)",
+            "pass only one of them",
+        )
+    return given[0] if given else None
 
 
 def _step(
     given: Mapping[str, Any], environ: Mapping[str, str], context: CIContext
 ) -> tuple[str, str, list[str]]:
-    """The step id, where it came from, and warnings when it had to be guessed."""
-    candidates = [
-        ("flag --step-id", given.get("step_id")),
-        ("NHI_STEP_ID", environ.get("NHI_STEP_ID") or None),
-        (f"{context.provider} step", context.step),
+    """The step id (or the task id, its synonym), where it came from, and warnings when it
+    had to be guessed."""
+    levels = [
+        [("flag --step-id", given.get("step_id")), ("flag --task-id", given.get("task_id"))],
+        [("NHI_STEP_ID", environ.get("NHI_STEP_ID")), ("NHI_TASK_ID", environ.get("NHI_TASK_ID"))],
+        [(f"{context.provider} step", context.step)],
     ]
-    for source, value in candidates:
-        if value is not None:
+    for level in levels:
+        found = _one_of(level)
+        if found is not None:
+            source, value = found
             return validation.step_id(str(value), source), source, []
     if context.job:
         source = f"{context.provider} job"
@@ -164,10 +181,11 @@ def resolve(
         )
     token_file = values.get("token_file") or None
     token_env = values.get("token_env") or None
-    if token_file is not None and token_env is not None:
+    token_command = values.get("token_command") or None
+    if sum(source is not None for source in (token_file, token_env, token_command)) > 1:
         raise ConfigError(
-            "both a token file and a token variable are given",
-            "pass only one of --token-file and --token-env",
+            "more than one token source is given",
+            "pass only one of --token-file, --token-env and --token-command",
         )
     return Settings(
         step_id=step_id,
@@ -175,6 +193,7 @@ def resolve(
         brokers=chosen,
         token_file=token_file,
         token_env=token_env,
+        token_command=token_command,
         ledger_path=values.get("ledger") or default_path(environ),
         ledger_key_file=values.get("ledger_key_file") or None,
         keep_oidc_env=bool(values.get("keep_oidc_env")),
@@ -187,4 +206,15 @@ def resolve(
         kill_grace_seconds=values.get("kill_grace"),
         ca_bundle=values.get("ca_bundle"),
         warnings=tuple(warnings),
+        task=_task(step_id, step_source, values),
     )
+
+
+def _task(step_id: str, step_source: str, values: OptionValues) -> TaskContext | None:
+    """The task context: the task id when the step was named as a task, the agent, the user."""
+    task = TaskContext(
+        task_id=step_id if step_source in ("flag --task-id", "NHI_TASK_ID") else None,
+        agent=values.get("agent"),
+        on_behalf_of=values.get("on_behalf_of"),
+    )
+    return task if task != TaskContext() else None

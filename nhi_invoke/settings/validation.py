@@ -27,6 +27,18 @@ def step_id(value: str, source: str) -> str:
     return value
 
 
+def label(flag: str, value: str) -> str:
+    """A name recorded as given (an agent, the user a task acts for): one printable line."""
+    if not value.strip():
+        raise ConfigError(f"{flag} is empty", f"pass {flag} a name, or leave it out")
+    if len(value) > STEP_ID_MAX or any(not ch.isprintable() for ch in value):
+        raise ConfigError(
+            f"{flag} must be one printable line of at most {STEP_ID_MAX} characters",
+            f"pass {flag} a short name such as an agent name or a user id",
+        )
+    return value
+
+
 def endpoint(name: str, value: str) -> str:
     """An http(s) base URL without a trailing slash (used for test and private endpoints)."""
     parts = urllib.parse.urlsplit(value)

@@ -18,8 +18,10 @@ import pytest
 
 from tests.clients.fixtures import *  # noqa: F403 - real clients, a planted home
 from tests.e2e.runs import (
+    API_SECRETS,
     CHILD,
     FIRST_RUN_AT,
+    INPUT_FILES,
     NHI,
     RUNS,
     Result,
@@ -132,14 +134,20 @@ def secret_leak_sweep(tmp_path: Path) -> Iterator[None]:
     """After every end-to-end test: no secret or token in any run's stdout (outside
     `::add-mask::` lines) or stderr, nor in any file written during the test's runs (ledgers,
     job summaries, $GITHUB_ENV, $GITHUB_OUTPUT, temporary files), but the child's own report.
-    Files the test wrote before its first run (a token file it passes in) are inputs."""
+    Files the test wrote before its first run (a token file it passes in) are inputs, as are
+    those it names with `note_input`. Secrets the Python API handed to the test's own process
+    (`note_secrets`, `note_environment`) are swept for in the same files."""
     RUNS.clear()
     FIRST_RUN_AT.clear()
+    API_SECRETS.clear()
+    INPUT_FILES.clear()
     yield
-    if not RUNS:
+    if not RUNS and not API_SECRETS:
         return
     reported, reports = _reported_secrets(tmp_path)
-    secrets = reported | {s for run in RUNS for s in run.secrets} | vault_session_secrets()
+    secrets = (
+        reported | {s for run in RUNS for s in run.secrets} | vault_session_secrets() | API_SECRETS
+    )
     since = FIRST_RUN_AT[0]
     files = [
         p
@@ -147,6 +155,7 @@ def secret_leak_sweep(tmp_path: Path) -> Iterator[None]:
         if p.is_file()
         and not p.is_symlink()
         and p not in reports
+        and p not in INPUT_FILES
         and p.stat().st_mtime >= since
         and p.stat().st_size < 5_000_000
     ]

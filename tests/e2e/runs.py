@@ -63,6 +63,38 @@ def ledger_events(env: dict[str, str]) -> list[dict[str, Any]]:
 # Every run of the current test, for the secret-leak sweep after it, and when the first began.
 RUNS: list[Result] = []
 FIRST_RUN_AT: list[float] = []
+# Secrets the Python API handed to the test's own process (tokens, credentials): the sweep
+# looks for them in every file written during the test.
+API_SECRETS: set[str] = set()
+SECRET_VARIABLES = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "CLOUDSDK_AUTH_ACCESS_TOKEN",
+    "GOOGLE_OAUTH_ACCESS_TOKEN",
+    "IDENTITY_HEADER",  # the secret of a served managed-identity endpoint (Azure)
+    "VAULT_TOKEN",
+)
+
+
+# Files a test writes a secret into on purpose, as an input (a token file it rewrites).
+INPUT_FILES: set[Path] = set()
+
+
+def note_input(path: Path) -> None:
+    """A file holding a secret the test gave nhi-invoke (the sweep does not count it)."""
+    INPUT_FILES.add(path)
+
+
+def note_secrets(*values: str) -> None:
+    """Secrets the test's process was given in-process (by the Python API), for the sweep."""
+    if not FIRST_RUN_AT:
+        FIRST_RUN_AT.append(time.time())
+    API_SECRETS.update(v for v in values if v)
+
+
+def note_environment(env: dict[str, str]) -> None:
+    """The secret values of an invocation's `inv.env`, for the sweep."""
+    note_secrets(*(env[name] for name in SECRET_VARIABLES if name in env))
 
 
 def run_nhi(

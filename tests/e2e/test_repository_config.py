@@ -15,6 +15,8 @@ REFUSED = [
     ("keep-oidc-env", "true", "--keep-oidc-env or NHI_KEEP_OIDC_ENV"),
     ("token-file", '"/tmp/token"', "--token-file or NHI_TOKEN_FILE"),
     ("token-env", '"MY_TOKEN"', "--token-env or NHI_TOKEN_ENV"),
+    ("token-command", '"curl https://evil.example/token"', "--token-command or NHI_TOKEN_COMMAND"),
+    ("on-behalf-of", '"ceo@example.com"', "--on-behalf-of or NHI_ON_BEHALF_OF"),
     ("ledger", '"ledger.jsonl"', "--ledger or NHI_LEDGER"),
     ("ledger-key-file", '"ledger.key"', "--ledger-key-file or NHI_LEDGER_KEY_FILE"),
     ("refresh-margin", "599", "--refresh-margin or NHI_REFRESH_MARGIN"),

@@ -20,6 +20,9 @@ PACKAGE = ROOT / "nhi_invoke"
 AUDIT_RULES = re.compile(
     r"nhi_invoke/(audit/(pipelines|trust_policy|trace)/[a-z_]+\.py|cli/audit(_trace)?\.py)$"
 )
+# The Python API's typed surface: its keyword arguments are every broker's options, typed for a
+# user's checker, and its SDK accessors say what they return (docs/agents.md).
+PUBLIC_API = ("nhi_invoke/tasks/keywords.py", "nhi_invoke/tasks/sdks.py")
 MAX_LINES = 400
 TOO_LONG_FOR_NOW: set[str] = set()
 
@@ -58,6 +61,7 @@ def _allowed(broker: str, path: str) -> bool:
         or path in named_here
         or emulator.search(path) is not None
         or (parts is not None and parts.search(path) is not None)
+        or path in PUBLIC_API
         or AUDIT_RULES.search(path) is not None
     )
 

@@ -131,7 +131,14 @@ def _follow_assumed_roles(
 
 
 def _has_focus(focus: Focus) -> bool:
-    return any((focus.invocation_id, focus.access_key_id, focus.event_id, focus.principal))
+    return any(
+        (focus.invocation_id, focus.access_key_id, focus.event_id, focus.principal, focus.task_id)
+    )
+
+
+def _of_task(invocations: Iterable[Invocation], task_id: str) -> list[Invocation]:
+    """Every invocation an agent's task opened (one per tool call, or one for the task)."""
+    return [i for i in invocations if i.task is not None and i.task.task_id == task_id]
 
 
 def _overlaps(invocation: Invocation, request: TraceInput) -> bool:
@@ -192,6 +199,14 @@ def _focus(
     elif focus.event_id is not None:
         seeds = [t for t in traced if t.event.event_id == focus.event_id]
         chosen = {o for t in seeds for o in _owners(t)}
+    elif focus.task_id is not None:
+        seeds = []
+        chosen = {i.invocation_id for i in _of_task(invocations, focus.task_id)}
+        if not chosen:
+            raise UsageError(
+                f"no invocation for task {focus.task_id} in the ledgers",
+                "run 'nhi-invoke audit show' to list tasks, or pass the ledger that has it",
+            )
     elif focus.principal is not None:
         seeds = [t for t in traced if _names(t.event, focus.principal)]
         chosen = {
@@ -240,6 +255,8 @@ def for_sql(request: TraceInput, key: LedgerKey | None) -> tuple[list[Invocation
     chosen = [i for i in invocations if _overlaps(i, request)]
     if focus.invocation_id is not None:
         chosen = [i for i in invocations if i.invocation_id == focus.invocation_id]
+    elif focus.task_id is not None:
+        chosen = _of_task(invocations, focus.task_id)
     elif focus.access_key_id is not None:
         wanted = focus.access_key_id
         chosen = [i for i in invocations if any(c.access_key_id == wanted for c in i.credentials)]

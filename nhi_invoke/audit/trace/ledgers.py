@@ -16,6 +16,7 @@ from nhi_invoke.audit.trace.model import CiRun, Credential, Invocation, Problem
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.ledger.key import LedgerKey
 from nhi_invoke.ledger.verify import verify
+from nhi_invoke.tasks.context import TaskContext
 
 CLOSING = ("credential.revoked", "credential.expiring")
 
@@ -163,6 +164,7 @@ def _invocation(invocation_id: str, path: str, records: list[dict[str, Any]]) ->
         exit_code=exit_code if isinstance(exit_code, int) else None,
         ci=_ci(started.get("ci")),
         credentials=credentials,
+        task=TaskContext.from_dict(started.get("task")),
     )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from nhi_invoke.tasks.context import TaskContext
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -68,6 +70,7 @@ class Invocation:
     exit_code: int | None
     ci: CiRun
     credentials: tuple[Credential, ...]
+    task: TaskContext | None = None  # an agent's task (id, agent, user), as recorded
 
     def ended_at(self, credential: Credential) -> datetime | None:
         """When this credential stopped having a legitimate user.
@@ -162,12 +165,13 @@ class Window:
 
 @dataclass(frozen=True)
 class Focus:
-    """At most one of --invocation, --access-key-id, --event-id, --principal."""
+    """At most one of --invocation, --access-key-id, --event-id, --principal, --task."""
 
     invocation_id: str | None = None
     access_key_id: str | None = None
     event_id: str | None = None
     principal: str | None = None
+    task_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ def invocation_dict(invocation: Invocation, event_ids: list[str]) -> dict[str, A
     return {
         "invocation_id": invocation.invocation_id,
         "step_id": invocation.step_id,
+        "task": invocation.task.as_dict() if invocation.task is not None else None,
         "run_id": ci.run_id,
         "run_attempt": ci.run_attempt,
         "repository": ci.repository,
@@ -146,6 +147,11 @@ def _header(invocation: Invocation) -> str:
     if ci.run_attempt:
         run += f"/{ci.run_attempt}"
     parts = [f"[bold]{_plain(invocation.step_id)}[/]", _plain(run)]
+    task = invocation.task
+    if task is not None and task.agent:
+        parts.append(f"agent {_plain(task.agent)}")
+    if task is not None and task.on_behalf_of:
+        parts.append(f"for {_plain(task.on_behalf_of)}")
     if ci.sha:
         parts.append(f"commit {_plain(ci.sha[:12])}")
     if ci.actor:

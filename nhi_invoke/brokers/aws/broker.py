@@ -196,7 +196,12 @@ class AwsBroker(CredentialBroker):
                     "and iam:ListRolePolicies on the target role",
                 ) from refused
 
-        return self._with_retries(attempt, "revocation")
+        try:
+            return self._with_retries(attempt, "revocation")
+        finally:
+            # Its connections now, not whenever the garbage collector finds the client: a
+            # long-lived process (the Python API) revokes many sessions.
+            iam.close()
 
     def _grant(self, creds: StsCredentials, purpose: str, role_arn: str) -> Grant:
         return Grant(

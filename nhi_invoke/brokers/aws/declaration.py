@@ -58,7 +58,12 @@ def sts_endpoint(environ: Mapping[str, str], region: str) -> StsEndpoint:
 
 
 def _tags(raw: Any, source: Source) -> tuple[tuple[str, str], ...]:
-    """`--tag KEY=VALUE` (repeatable), or a table of strings in nhi-invoke.toml."""
+    """`--tag KEY=VALUE` (repeatable), a table of strings in nhi-invoke.toml, or a mapping of
+    strings from the Python API."""
+    if source.origin is Origin.FLAG and isinstance(raw, Mapping):
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+            raise ConfigError("tags must map strings to strings", 'pass tags={"team": "web"}')
+        return tuple(raw.items())
     if source.origin is not Origin.CONFIG:
         return tuple(parse_tag(text) for text in parse_list(raw, source))
     if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
@@ -225,6 +230,7 @@ class AwsDeclaration(BrokerDeclaration[AwsSettings]):
 
         chained = settings.oidc_role_arn is not None
         invocation = context.invocation_id
+        agent = context.task.agent if context.task is not None else None
         tags: tuple[SessionTag, ...] = ()
         transitive: tuple[str, ...] = ()
         if chained:  # only the chained hop carries tags
@@ -233,7 +239,9 @@ class AwsDeclaration(BrokerDeclaration[AwsSettings]):
                 session_tags,
             )
 
-            tags = session_tags(context.step_id, context.ci, invocation, settings.tags)
+            tags = session_tags(
+                context.step_id, context.ci, invocation, settings.tags, task=context.task
+            )
             transitive = TRANSITIVE_TAG_KEYS
         return AwsPlan(
             role_arn=settings.role_arn,
@@ -242,7 +250,7 @@ class AwsDeclaration(BrokerDeclaration[AwsSettings]):
             sts_endpoint=settings.sts_endpoint.url,
             sts_endpoint_source=settings.sts_endpoint.source,
             audience=settings.audience,
-            session_name=session_name(context.step_id, context.ci, invocation),
+            session_name=session_name(context.step_id, context.ci, invocation, agent),
             duration_seconds=settings.duration,
             entry_duration_seconds=validation.AWS_MIN_DURATION,
             tags=tags,

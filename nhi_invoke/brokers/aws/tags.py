@@ -10,10 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nhi_invoke.ci.interface import CIContext
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.naming import ascii_fold
+
+if TYPE_CHECKING:
+    from nhi_invoke.tasks.context import TaskContext
 
 MAX_TAGS = 50
 TAG_KEY_MAX = 128
@@ -40,11 +44,16 @@ def session_tags(
     context: CIContext,
     invocation: str,
     extra: Sequence[tuple[str, str]] = (),
+    task: TaskContext | None = None,
 ) -> tuple[SessionTag, ...]:
-    """The chained hop's session tags: ours, the CI's context, then the user's."""
+    """The chained hop's session tags: ours (with an agent's task context), the CI's context,
+    then the user's."""
     ours: list[tuple[str, str | None]] = [
         ("nhi:invocation", invocation),
         ("nhi:step", step_id),
+        ("nhi:agent", task.agent if task else None),
+        # As given by the caller: a policy may key on it (aws:PrincipalTag/nhi:on-behalf-of).
+        ("nhi:on-behalf-of", task.on_behalf_of if task else None),
         ("ci:provider", context.provider),
         ("ci:repository", context.repository),
         ("ci:run-id", context.run_id),

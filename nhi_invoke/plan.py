@@ -124,6 +124,30 @@ def _warnings(
     return warnings
 
 
+def _no_shared_variable(plans: tuple[BrokerPlan, ...], serve: bool) -> None:
+    """One broker may not set a variable another broker of the step sets or takes away (a
+    secret read into the variable of another broker's key): whichever wrote last would win,
+    and the step's own identity could be replaced."""
+    for plan in plans:
+        mine = plan.child_variables().names(served=serve or plan.always_served)
+        for other in plans:
+            if other is plan:
+                continue
+            theirs = other.child_variables()
+            taken = [
+                n
+                for n in mine
+                if n in theirs.names(served=serve or other.always_served) or theirs.strips(n)
+            ]
+            if taken:
+                raise ConfigError(
+                    f"{taken[0]} would be set for the command by both {plan.broker} and "
+                    f"{other.broker}: one would replace the other's credential",
+                    "read the value into another variable (the name after '|' in a secret "
+                    "spec is the step's choice)",
+                )
+
+
 def build(
     settings: Settings,
     context: CIContext,
@@ -143,6 +167,7 @@ def build(
         invocation_id, settings.step_id, context, settings.serve, task=settings.task
     )
     plans = tuple(c.declaration.plan(c.settings, plan_context) for c in settings.brokers)
+    _no_shared_variable(plans, settings.serve)
     served = [p for p in plans if settings.serve or p.always_served]
     shortest = min((p.credential_lifetime() for p in served), default=0)
     margin = settings.refresh_margin_seconds

@@ -117,6 +117,17 @@ class GitHubActions:
         return GitHubReporting(environ)
 
 
+# Whether this process's stdout is nhi-invoke's own (the CLI's `run`): only then does a
+# redirected stdout mean the step's output file. An embedding host (the Python API) owns its
+# stdout, whatever it points at.
+STDOUT_IS_OURS: list[bool] = [False]
+
+
+def claim_stdout() -> None:
+    """Called by the CLI: this process's stdout is nhi-invoke's."""
+    STDOUT_IS_OURS[0] = True
+
+
 def _escaped(data: str) -> str:
     """A workflow command's data, escaped as @actions/core's escapeData does."""
     return data.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -143,6 +154,8 @@ class GitHubReporting:
     def _stdout_is_a_file(self) -> bool:
         """`nhi-invoke run … > out.json`: the mask lines would write every secret into the
         file, where no runner hides them. Said once, on stderr, without a secret."""
+        if self._to_file is None and not STDOUT_IS_OURS[0]:
+            self._to_file = False
         if self._to_file is None:
             try:
                 self._to_file = stat.S_ISREG(os.fstat(sys.stdout.fileno()).st_mode)

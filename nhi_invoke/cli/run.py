@@ -169,6 +169,9 @@ def run(
         given={name: tuple(v) if isinstance(v, list) else v for name, v in given.items()},
         command=tuple(command),
     )
+    from nhi_invoke.ci.github import claim_stdout  # noqa: PLC0415
+
+    claim_stdout()  # a redirected stdout is the step's output file (ci/github.py)
     prepared = prepare(request, os.environ, os.getcwd())
     if dry_run:
         from nhi_invoke import render  # noqa: PLC0415 - rich only when a table is drawn

@@ -210,7 +210,7 @@ OPTIONS = (
         default=DEFAULT_REFRESH_MARGIN,
         metavar="SECONDS",
         # A margin just under the lifetime mints a credential every second, none of them
-        # revocable on GCP: only the pipeline may ask for that (a test's fast refresh).
+        # revocable on some clouds: only the pipeline may ask for that (a test's fast refresh).
         from_config=False,
     ),
     Option(

@@ -297,6 +297,20 @@ def test_the_dry_run_shows_the_login_the_reads_and_the_ttl_without_contacting_va
             "nhi-invoke sets BAO_TOKEN for the command itself",
         ),
         (
+            # Another broker's variable: the secret would replace the step's AWS key.
+            [
+                "--aws-role-arn",
+                "arn:aws:iam::123456789012:role/deploy",
+                "--vault-role",
+                "r",
+                "--vault-addr",
+                "https://v:8200",
+                "--vault-secret",
+                "a b | AWS_ACCESS_KEY_ID",
+            ],
+            "AWS_ACCESS_KEY_ID would be set for the command by both aws and vault",
+        ),
+        (
             ["--vault-role", "r", "--vault-addr", "ftp://v"],
             "--vault-addr='ftp://v' is not an http(s) base URL",
         ),

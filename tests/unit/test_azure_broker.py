@@ -8,6 +8,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -346,12 +347,22 @@ def test_the_endpoint_accepts_its_own_client_id_in_any_case() -> None:
     found.close()
 
 
-def test_the_private_cli_folder_is_removed_when_the_endpoint_closes() -> None:
+def test_the_cli_folder_is_the_invocations_private_one(tmp_path: Path) -> None:
     import os  # noqa: PLC0415
 
+    from nhi_invoke.invocation.private_folder import PrivateFolder  # noqa: PLC0415
+
     found, _, _ = endpoint()
-    folder = found.environment("http://127.0.0.1:1/x/azure")["AZURE_CONFIG_DIR"]
-    assert oct(os.stat(folder).st_mode & 0o777) == "0o700"
-    found.close()
-    assert not os.path.exists(folder)
+    assert set(found.environment("http://127.0.0.1:1/x/azure")) == {
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+    }
     assert found.secrets() == (found.header,)
+    private = PrivateFolder({"RUNNER_TEMP": str(tmp_path)}, "inv")
+    given = found.broker.private_configuration(lambda: private.folder("azure"), {}, True)
+    folder = given["AZURE_CONFIG_DIR"]
+    assert folder.startswith(str(tmp_path))  # under $RUNNER_TEMP, which the runner empties
+    assert oct(os.stat(folder).st_mode & 0o777) == "0o700"
+    private.remove()
+    assert not os.path.exists(folder)
+    found.close()

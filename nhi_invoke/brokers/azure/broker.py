@@ -33,6 +33,9 @@ from nhi_invoke.errors import UnavailableError
 from nhi_invoke.retry import RetryOutcome, RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+
     from nhi_invoke.brokers.serving import CurrentGrant, Endpoint
 
 # An OIDC token with less left than this is not presented: Entra allows no clock leeway.
@@ -96,6 +99,14 @@ class AzureBroker(CredentialBroker):
     ) -> Release:
         # Entra has no way to revoke one access token: it stays usable until it expires.
         return expiring(grant, ended_at, reason="Entra access tokens cannot be revoked")
+
+    def private_configuration(
+        self, folder: Callable[[], Path], environ: Mapping[str, str], served: bool
+    ) -> dict[str, str]:
+        # The Azure CLI's own folder, private (0700, in the invocation's folder) and empty:
+        # `az` finds no job-wide login there, and what `az login --identity` writes goes
+        # with the invocation's folder when it ends.
+        return {"AZURE_CONFIG_DIR": str(folder())}
 
     def endpoint(self, grant: CurrentGrant) -> Endpoint:
         from nhi_invoke.brokers.azure.endpoint import ManagedIdentityEndpoint  # noqa: PLC0415

@@ -15,8 +15,6 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-import shutil
-import tempfile
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -51,24 +49,13 @@ class ManagedIdentityEndpoint(Endpoint):
         self._tokens: dict[str, Grant] = {self.plan.first_scope: grant.current}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
-        self._config_dir: str | None = None
 
     def environment(self, base_url: str) -> dict[str, str]:
-        # The Azure CLI's own folder, private and empty: `az` finds no job-wide login there,
-        # and what `az login --identity` writes goes with the command.
-        self._config_dir = tempfile.mkdtemp(prefix="nhi-azure-config-")
-        return {
-            "IDENTITY_ENDPOINT": base_url,
-            "IDENTITY_HEADER": self.header.reveal(),
-            "AZURE_CONFIG_DIR": self._config_dir,
-        }
+        # AZURE_CONFIG_DIR comes from the broker's private configuration (broker.py).
+        return {"IDENTITY_ENDPOINT": base_url, "IDENTITY_HEADER": self.header.reveal()}
 
     def secrets(self) -> tuple[Secret, ...]:
         return (self.header,)
-
-    def close(self) -> None:
-        if self._config_dir is not None:
-            shutil.rmtree(self._config_dir, ignore_errors=True)
 
     def handle(self, path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         if path not in ("", "/"):

@@ -1,4 +1,5 @@
-"""The typer app and the one place where errors are rendered."""
+"""The entry point: `run`'s common lines through its own parser (`cli/run_parser.py`),
+everything else through the typer app; and the one place where errors are rendered."""
 
 from __future__ import annotations
 

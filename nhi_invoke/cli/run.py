@@ -3,6 +3,10 @@
 Its options are built from the settings registry (the core's and every broker's
 declarations), so an option is written once; its help is drawn from the registry too
 (`RunCommand`): each option with its variables, its config key and its default.
+
+`run`'s common lines never reach this command: `cli/run_parser.py` reads them without typer.
+This one reads the rest (`-h`, and the lines that end in a usage error) and, like the lean
+parser, hands its parameters to `cli/run_execute.py`.
 """
 
 from __future__ import annotations

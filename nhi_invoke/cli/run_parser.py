@@ -1,7 +1,8 @@
 """`run`'s own parser: the forms of its command line people write, without the CLI framework.
 
-typer and its click cost about 100 ms of every `run` to import and to build the command,
-more than everything else nhi-invoke does before it starts the step's command. So `run`'s
+Importing typer and its click and building the command from the registry cost every `run`
+about 40 ms on a quiet 2-core machine (over 100 ms under load; BENCHMARKS.md), as much as
+the rest of a dry run. So `run`'s
 common command lines are parsed here, from the same option registry typer's command is built
 from (`cli/run.py`), into exactly the parameters click would hand typer (held equal by
 `tests/unit/test_run_parser.py`): `--opt value`, `--opt=value`, `--switch` and `--no-switch`,

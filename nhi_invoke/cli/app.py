@@ -3,6 +3,7 @@ everything else through the typer app; and the one place where errors are render
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -120,10 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             parameters = lean_parameters(args[1:], os.environ)
             if parameters is not None:
                 # `run`'s common lines skip the CLI framework (cli/run_parser.py).
-                from nhi_invoke.cli.run_arguments import from_parameters  # noqa: PLC0415
-                from nhi_invoke.cli.run_execute import execute  # noqa: PLC0415
-
-                return execute(from_parameters(parameters))
+                return _lean_run(parameters)
         return _typer_main(args)
     except KeyboardInterrupt:
         # Ctrl-C before `run` installed its own handlers: nothing was minted yet.
@@ -140,6 +138,43 @@ def main(argv: list[str] | None = None) -> int:
             f"internal error ({type(bug).__name__}); fix: re-run with --debug and report it"
         )
         return EXIT_INTERNAL
+
+
+class _Pacified:
+    """A standard stream whose flush ignores a closed pipe (as click's PacifyFlushWrapper), so
+    that the interpreter's last flush at exit reports nothing."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+
+    def flush(self) -> None:
+        try:
+            self.wrapped.flush()
+        except OSError as error:
+            if error.errno != errno.EPIPE:
+                raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
+def _lean_run(parameters: dict[str, Any]) -> int:
+    """`run` without typer, ending as typer's command line ends: end of input is an abort
+    (130), and a reader that went away (`| head`) exits 1 without a word."""
+    from nhi_invoke.cli.run_arguments import from_parameters  # noqa: PLC0415
+    from nhi_invoke.cli.run_execute import execute  # noqa: PLC0415
+
+    try:
+        return execute(from_parameters(parameters))
+    except EOFError:
+        print(file=sys.stderr)
+        return 130
+    except OSError as error:
+        if error.errno != errno.EPIPE:
+            raise
+        sys.stdout = _Pacified(sys.stdout)
+        sys.stderr = _Pacified(sys.stderr)
+        return 1
 
 
 def _typer_main(args: list[str]) -> int:

@@ -5,6 +5,7 @@ what typer's `run` does; any other line goes to typer, with today's help and err
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,30 @@ def test_the_plan_is_the_same_on_both_paths_with_variables_and_a_config_file(
             plans.append(json.loads(text.replace(invocation, "ID")))
         assert plans[0] == plans[1]
         assert plans[0]["argv"] == ["sh", "-c", "echo --json"]
+
+
+def _to_a_closed_pipe(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run ARGV with its stdout a pipe whose reader has gone (`| head` that has exited)."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run(
+            argv, env=env, stdout=writer, stderr=subprocess.PIPE, text=True, check=False
+        )
+    finally:
+        os.close(writer)
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize("unbuffered", [True, False], ids=["write-fails", "exit-flush-fails"])
+def test_a_reader_that_went_away_ends_the_lean_path_as_typers(
+    unbuffered: bool, base_env: dict[str, str]
+) -> None:
+    # Unbuffered, the plan's own write fails (typer's path: exit 1, nothing said); buffered,
+    # only the interpreter's last flush does (Python's own message, 120) on both paths.
+    env = base_env | ({"PYTHONUNBUFFERED": "1"} if unbuffered else {})
+    args = ["run", "--dry-run", "--json", "--aws-role-arn", ROLE, "--", "true"]
+    lean = _to_a_closed_pipe([sys.executable, "-m", "nhi_invoke", *args], env)
+    today = _to_a_closed_pipe([sys.executable, "-c", TYPER_PATH, *args], env)
+    assert lean == today
+    assert lean[0] == (1 if unbuffered else 120)

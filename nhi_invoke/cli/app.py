@@ -193,7 +193,7 @@ def _typer_main(args: list[str]) -> int:
     except typer.Exit as done:
         return int(done.exit_code)
     except typer.Abort:
-        return 130  # Ctrl-C while click read the line
+        return 130  # typer turns the end of input (EOFError) into Abort
     except NoArgsIsHelpError as bare:
         # `nhi-invoke` or `nhi-invoke audit` alone: the help is the answer, but no command
         # ran, so a script that meant to run one does not pass.

@@ -85,8 +85,6 @@ class EntraRequest:
     status: int
     error_codes: tuple[int, ...] = ()
     token_fingerprint: str | None = None
-    token_id: str | None = None  # the issued token's `uti` (sign-in logs' uniqueTokenIdentifier)
-    time: str = ""  # when it was answered (RFC 3339, UTC): a sign-in log's createdDateTime
 
 
 @dataclass(frozen=True)
@@ -354,8 +352,6 @@ class EntraEmulator(LoopbackService):
                         status=answer.status,
                         error_codes=(answer.refusal.code,) if answer.refusal else (),
                         token_fingerprint=fingerprint(answer.token) if answer.token else None,
-                        token_id=_token_id(answer.token),
-                        time=datetime.datetime.now(datetime.UTC).isoformat(),
                     )
                 )
                 data = json.dumps(body).encode()
@@ -383,13 +379,6 @@ def _seen(assertion: str | None) -> SeenAssertion | None:
         k: claims[k] for k in ("iss", "sub", "aud", "jti", "exp") if k in claims
     }
     return SeenAssertion(fingerprint(assertion), named)
-
-
-def _token_id(token: str | None) -> str | None:
-    if token is None:
-        return None
-    claims = jwt.decode(token, options={"verify_signature": False})
-    return str(claims["uti"]) if claims.get("uti") else None
 
 
 def _correlation(client_request_id: str | None) -> tuple[str, bool]:

@@ -1,6 +1,7 @@
 """`audit trace --azure-signins` after a real `nhi-invoke run` with the Azure broker against the
 Entra emulator, azure-identity as the step's command: the sign-in log is built from what the
-emulator answered (its correlation id, the token's `uti`, its time), in Microsoft Graph's and
+emulator answered (the client id and correlation id of the token request) and the token the
+command received (its `uti` and `iat`, as Entra logs them), in Microsoft Graph's and
 Azure Monitor's shapes, with a foreign sign-in of the same app and a sign-in that reuses the
 invocation's client-request-id after the command ended."""
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,14 @@ def azure_github_env(github_env: dict[str, str], entra: EntraEmulator) -> dict[s
     }
 
 
-def sign_in_of(request: EntraRequest, moment: datetime | None = None) -> dict[str, Any]:
-    """The sign-in Entra logs for a token request it answered."""
+def sign_in_of(request: EntraRequest, claims: dict[str, Any], moment: datetime) -> dict[str, Any]:
+    """The sign-in Entra logs for a token request it answered and the token it issued."""
     return entra_signins.sign_in(
-        moment or datetime.fromisoformat(request.time),
+        moment,
         app_id=request.form["client_id"],
         service_principal_id=SANDBOX_OBJECT_ID,
         correlation_id=request.correlation_id,
-        token_id=request.token_id,
+        token_id=claims["uti"],
         tenant_id=SANDBOX_TENANT_ID,
     )
 
@@ -63,18 +64,21 @@ def test_a_real_runs_sign_in_is_attributed_and_a_foreign_one_of_the_same_app_is_
         azure_github_env,
     )  # fmt: skip
     assert run.code == 0, run.stderr
+    (child,) = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    claims = child["claims"]  # of the token the command received
+    issued = datetime.fromtimestamp(claims["iat"], UTC)
     events = ledger_events(azure_github_env)
     (grant,) = [e for e in events if e["event"] == "credential.issued"]
     (exited,) = [e for e in events if e["event"] == "command.exited"]
     invocation = grant["invocation_id"]
     (asked,) = [r for r in entra.requests() if r.client_request_id == grant["client_request_id"]]
     assert asked.status == 200
-    assert asked.token_id == grant["token_id"]
+    assert asked.token_fingerprint == grant["fingerprint"]
 
-    ours = sign_in_of(asked)
+    ours = sign_in_of(asked, claims, issued)
     # Someone else holding the app's federated credential signs in while the step runs...
     foreign = entra_signins.sign_in(
-        datetime.fromisoformat(asked.time),
+        issued,
         app_id=SANDBOX_CLIENT_ID,
         service_principal_id=SANDBOX_OBJECT_ID,
         correlation_id=FOREIGN_CORRELATION,
@@ -83,7 +87,7 @@ def test_a_real_runs_sign_in_is_attributed_and_a_foreign_one_of_the_same_app_is_
     )
     # ...and once more after the command ended, replaying the invocation's client-request-id.
     ended = datetime.fromisoformat(exited["time"])
-    replayed = sign_in_of(asked, ended + timedelta(seconds=5)) | {
+    replayed = sign_in_of(asked, claims, ended + timedelta(seconds=5)) | {
         "uniqueTokenIdentifier": "cmVwbGF5ZWQtdG9rZW4taWQ"
     }
     logs = tmp_path / "signins"

@@ -72,6 +72,17 @@ def trace(
             metavar="PATH",
         ),
     ] = None,
+    azure_signins: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--azure-signins",
+            help="Entra ID sign-in logs: Microsoft Graph auditLogs/signIns pages or an Azure "
+            "Monitor export of service principal / managed identity sign-ins (files or "
+            "directories).",
+            show_default=False,
+            metavar="PATH",
+        ),
+    ] = None,
     invocation: Annotated[
         str | None, typer.Option(help="Everything this invocation did.", metavar="ID")
     ] = None,
@@ -84,13 +95,14 @@ def trace(
     event_id: Annotated[
         str | None,
         typer.Option(
-            help="This event (eventID, insertId, request id) and its invocation.", metavar="ID"
+            help="This event (eventID, insertId, request id, sign-in id) and its invocation.",
+            metavar="ID",
         ),
     ] = None,
     principal: Annotated[
         str | None,
         typer.Option(
-            help="Calls by this role, session ARN, service account or Vault role.",
+            help="Calls by this role, session ARN, service account, Vault role or Azure client id.",
             metavar="PRINCIPAL",
         ),
     ] = None,
@@ -163,7 +175,8 @@ def trace(
     ] = False,
     debug: Debug = False,
 ) -> int:
-    """Tie CloudTrail, GCP and Vault audit events to the invocations in the ledgers."""
+    """Tie CloudTrail, GCP, Vault audit events and Entra sign-ins to the invocations in the
+    ledgers."""
     from nhi_invoke.audit.trace import findings, render  # noqa: PLC0415
     from nhi_invoke.audit.trace.model import Focus, TraceInput, VaultHashing, Window  # noqa: PLC0415
     from nhi_invoke.ledger import key as ledger_key  # noqa: PLC0415
@@ -182,6 +195,7 @@ def trace(
             ("cloudtrail", cloudtrail),
             ("gcp", gcp_audit),
             ("vault", vault_audit),
+            ("azure", azure_signins),
         )
         for path in paths or ()
     )
@@ -212,7 +226,8 @@ def trace(
     if not logs:
         raise UsageError(
             "give the logs to trace",
-            "pass --cloudtrail, --gcp-audit or --vault-audit (or --print-sql for a query)",
+            "pass --cloudtrail, --gcp-audit, --vault-audit or --azure-signins "
+            "(or --print-sql for a query)",
         )
     from nhi_invoke.audit.trace.investigate import investigate  # noqa: PLC0415
 

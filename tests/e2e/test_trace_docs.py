@@ -1,6 +1,7 @@
 """Every `nhi-invoke audit trace` command line of docs/trace.md and of the README runs, in a
 folder laid out as the docs describe: ledgers in `artifacts/`, CloudTrail in `AWSLogs/` and
-`lookup-events.json`, GCP entries in `gcp-audit.json`, a real OpenBao's audit log."""
+`lookup-events.json`, GCP entries in `gcp-audit.json`, a real OpenBao's audit log, Entra
+sign-ins in `signins/`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 
 from nhi_invoke.ledger.records import rfc3339
 from nhi_invoke.ledger.store import Ledger
-from tests import trace_logs
+from tests import entra_signins, trace_logs
 from tests.e2e.conftest import NHI
 from tests.e2e.trace_openbao import Bao, serve_bao
 
@@ -29,6 +30,9 @@ SA = "publisher@my-project.iam.gserviceaccount.com"
 FED = "principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/ci/subject/repo:o/r:ref:refs/heads/main"
 LEAK = "3038ebd2-c98a-4c65-9b6e-e22506292313"
 FOREIGN_KEY = "ASIAEXAMPLEFOREIGN01"
+AZURE_APP = "9a1b2c3d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+AZURE_SP = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9"
+AZURE_CORRELATION = "2b4a8f3e-6c1d-5e7f-9a0b-1c2d3e4f5a6b"
 
 
 def commands() -> list[str]:
@@ -175,6 +179,47 @@ def folder(bao: Bao, tmp_path_factory: pytest.TempPathFactory) -> Folder:
     assert bao.run("token", "lookup", token=worker["auth"]["client_token"]).returncode == 0
     _end(vault, datetime.now(UTC))
     shutil.copy(bao.logs / "audit-hmac.log", root / "vault-audit.log")
+    # Azure: one token, its sign-in in a Graph page, a foreign sign-in of the app in an export.
+    azure = _ledger(
+        root / "artifacts" / "release" / "ledger.jsonl", "docsazure001", "release", start
+    )
+    azure.append(
+        "credential.issued",
+        start + timedelta(seconds=2),
+        cloud="azure",
+        purpose="child",
+        principal=AZURE_APP,
+        principal_id=AZURE_SP,
+        fingerprint="sha256:azure",
+        expires_at=rfc3339(start + timedelta(hours=1)),
+        token_id="QWxsIHNpZ25zIHBvaW50",
+        client_request_id=AZURE_CORRELATION,
+    )
+    _end(azure, start + timedelta(seconds=30))
+    signed = {"app_id": AZURE_APP, "service_principal_id": AZURE_SP}
+    (root / "signins").mkdir()
+    entra_signins.write_graph_pages(
+        root / "signins" / "signIns.json",
+        [
+            entra_signins.sign_in(
+                start + timedelta(seconds=1),
+                correlation_id=AZURE_CORRELATION,
+                token_id="QWxsIHNpZ25zIHBvaW50",
+                **signed,
+            )
+        ],
+    )
+    entra_signins.write_monitor_export(
+        root / "signins" / "PT1H.json.gz",
+        [
+            entra_signins.sign_in(
+                start + timedelta(seconds=9),
+                correlation_id="c0ffee00-1234-4abc-8def-0123456789ab",
+                token_id="Zm9yZWlnbg",
+                **signed,
+            )
+        ],
+    )
     env = {
         "PATH": os.path.dirname(NHI) + os.pathsep + os.environ["PATH"],
         "HOME": str(root),
@@ -208,6 +253,9 @@ def test_every_trace_command_line_of_the_docs_runs(folder: Folder, command: str)
     if "--event-id" in command:
         assert "deploy · o/r#77/1" in done.stdout
         assert "USED AFTER END" in done.stdout
+    if "--azure-signins" in command:
+        assert "release · o/r#77/1" in done.stdout  # its sign-in, by the token's id
+        assert done.returncode == 1  # --fail-on unattributed: the foreign sign-in
     if "--vault-audit" in command:
         assert "migrate · o/r#77/1" in done.stdout  # the HMAC'd log, matched through sys/audit-hash
     if "--print-sql" in command:

@@ -7,7 +7,8 @@ within the session's lifetime when a record has no key, and the keys of sessions
 itself created with AssumeRole. GCP: the request reason on the token calls; otherwise the
 service account, the federated principal it acted for, and the token's validity window, with
 every invocation whose window holds the event listed when there is more than one. Vault: the
-token accessor, plain or HMAC'd.
+token accessor, plain or HMAC'd. Azure: the token's unique identifier (`uti`), else the
+invocation's client-request-id, which Entra keeps as the sign-in's correlation id.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 
 from nhi_invoke.audit.trace.model import (
     AwsIdentity,
+    AzureIdentity,
     Credential,
     GcpIdentity,
     Invocation,
@@ -25,7 +27,7 @@ from nhi_invoke.audit.trace.model import (
     TracedEvent,
     VaultIdentity,
 )
-from nhi_invoke.audit.trace.sources import vault_role_name
+from nhi_invoke.audit.trace.sources import lower, vault_role_name
 
 # The Vault broker revokes the command's token with the token itself, after the command.
 REVOKE_SELF = "auth/token/revoke-self"
@@ -53,6 +55,9 @@ class Index:
     accessors: dict[str, Held] = field(default_factory=dict)
     hashed: bool = False  # accessors' HMACs were computed (sys/audit-hash)
     vault_roles: set[tuple[str, str]] = field(default_factory=set)
+    token_ids: dict[str, Held] = field(default_factory=dict)
+    correlations: dict[str, Held] = field(default_factory=dict)
+    azure_apps: set[str] = field(default_factory=set)
 
 
 def index(invocations: Iterable[Invocation], vault_hashes: Mapping[str, str]) -> Index:
@@ -82,7 +87,20 @@ def index(invocations: Iterable[Invocation], vault_hashes: Mapping[str, str]) ->
                     found.hashed = True
                 if (named := vault_role_name(credential.principal)) is not None:
                     found.vault_roles.add(named)
+            elif credential.cloud == "azure":
+                _index_azure(found, held)
     return found
+
+
+def _index_azure(found: Index, held: Held) -> None:
+    credential = held.credential
+    if credential.token_id:
+        found.token_ids[credential.token_id] = held
+    if (correlation := lower(credential.client_request_id)) is not None:
+        found.correlations.setdefault(correlation, held)
+    found.azure_apps.update(
+        filter(None, [lower(credential.principal), lower(credential.principal_id)])
+    )
 
 
 def is_hmac(accessor: str | None) -> bool:
@@ -119,6 +137,8 @@ def attribute(
             result = _aws(event, event.identity, found, derived)
         elif isinstance(event.identity, GcpIdentity):
             result = _gcp(event, event.identity, found)
+        elif isinstance(event.identity, AzureIdentity):
+            result = _azure(event, event.identity, found)
         else:
             result = _vault(event, event.identity, found)
         if result is not None:
@@ -237,4 +257,19 @@ def _vault(event: LogEvent, identity: VaultIdentity, found: Index) -> TracedEven
         # A token of the same auth role: Vault names it "<mount>-<user claim>".
         if identity.role == role and display.startswith(mount.strip("/").replace("/", "-") + "-"):
             return TracedEvent(event, None, None, unattributed=True)
+    return None
+
+
+def _azure(event: LogEvent, identity: AzureIdentity, found: Index) -> TracedEvent | None:
+    # Entra's own identifier of the token it issued: exact, one token.
+    if identity.token_id and identity.token_id in found.token_ids:
+        return _traced(event, found.token_ids[identity.token_id], "token-id")
+    # The header nhi-invoke sends on every exchange of the invocation (a GUID derived from its
+    # id). A sign-in with it after the command ended was not nhi-invoke's: after_end says so.
+    correlation = lower(identity.correlation_id)
+    if correlation is not None and correlation in found.correlations:
+        return _traced(event, found.correlations[correlation], "client-request-id")
+    if {lower(identity.app_id), lower(identity.service_principal_id)} & found.azure_apps:
+        note = "a sign-in of the app without an invocation's client-request-id"
+        return TracedEvent(event, None, None, unattributed=True, note=note)
     return None

@@ -8,6 +8,7 @@ from nhi_invoke.audit.trace import attribution, files, ledgers, sources
 from nhi_invoke.audit.trace.duck import Engine
 from nhi_invoke.audit.trace.model import (
     AwsIdentity,
+    AzureIdentity,
     Focus,
     GcpIdentity,
     Invocation,
@@ -102,7 +103,7 @@ def _read_logs(
     if given and not usable:
         raise ConfigError(
             f"none of the {plural(given, 'log file')} given could be used",
-            "see the warnings above: pass CloudTrail, GCP audit or Vault audit logs",
+            "see the warnings above: pass CloudTrail, GCP audit, Vault audit or Entra sign-in logs",
         )
     return list(events.values()), stats
 
@@ -162,6 +163,12 @@ def _names(event: LogEvent, principal: str) -> bool:
     if isinstance(identity, GcpIdentity):
         return principal in (identity.principal_email, identity.principal_subject) or (
             principal in identity.delegation_subjects
+        )
+    if isinstance(identity, AzureIdentity):
+        wanted = principal.lower()
+        return wanted in (
+            sources.lower(identity.app_id),
+            sources.lower(identity.service_principal_id),
         )
     assert isinstance(identity, VaultIdentity)
     named = sources.vault_role_name(principal)  # vault:<mount>/role/<role>, as ledgers say

@@ -208,5 +208,8 @@ def _credential(record: dict[str, Any], closed: Mapping[Any, datetime | None]) -
         federated_principal=_text(record.get("federated_principal")),
         request_reason=_text(record.get("request_reason")),
         accessor=_text(record.get("accessor")),
+        token_id=_text(record.get("token_id")),
+        client_request_id=_text(record.get("client_request_id")),
+        principal_id=_text(record.get("principal_id")),
         closed_at=closed.get(fingerprint),
     )

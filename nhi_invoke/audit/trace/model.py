@@ -26,7 +26,7 @@ class Problem:
 class Credential:
     """One credential a ledger says an invocation held (no secret: names and fingerprints)."""
 
-    cloud: str  # aws, gcp, vault
+    cloud: str  # aws, gcp, vault, azure
     purpose: str  # child: the command's; entry: nhi-invoke's own first hop
     principal: str  # assumed-role ARN, service account, federated principal, vault role
     issued_at: datetime
@@ -40,6 +40,9 @@ class Credential:
     federated_principal: str | None = None
     request_reason: str | None = None
     accessor: str | None = None  # Vault token accessor (not secret)
+    token_id: str | None = None  # Azure: the token's `uti` (sign-ins' uniqueTokenIdentifier)
+    client_request_id: str | None = None  # Azure: the invocation's correlation id in Entra
+    principal_id: str | None = None  # Azure: the service principal's object id (`oid`)
     closed_at: datetime | None = None  # when nhi-invoke revoked it or recorded its expiry
 
 
@@ -117,14 +120,26 @@ class VaultIdentity:
     minted_accessor: str | None = None  # a login's response: the token it created
 
 
-Identity = AwsIdentity | GcpIdentity | VaultIdentity
+@dataclass(frozen=True)
+class AzureIdentity:
+    """What an Entra ID sign-in says about the client and the token it was issued."""
+
+    app_id: str | None  # the client id
+    service_principal_id: str | None
+    correlation_id: str | None  # the client's `client-request-id`
+    token_id: str | None  # uniqueTokenIdentifier: the issued token's `uti`
+    federated_credential_id: str | None = None
+    ip_address: str | None = None
+
+
+Identity = AwsIdentity | GcpIdentity | VaultIdentity | AzureIdentity
 
 
 @dataclass(frozen=True)
 class LogEvent:
     """One call from a cloud's log, reduced to what attribution and the report need."""
 
-    source: str  # cloudtrail, gcp, vault
+    source: str  # cloudtrail, gcp, vault, azure
     event_id: str
     event_time: datetime
     event_name: str

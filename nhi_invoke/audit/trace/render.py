@@ -18,7 +18,12 @@ from nhi_invoke.audit.trace.model import (
 from nhi_invoke.figures import plural
 
 NO_WRAP = frozenset({"time (UTC)", "source", "service", "action", "error", "", "key"})
-SOURCE_NAMES = {"cloudtrail": "CloudTrail", "gcp": "GCP audit", "vault": "Vault audit"}
+SOURCE_NAMES = {
+    "cloudtrail": "CloudTrail",
+    "gcp": "GCP audit",
+    "vault": "Vault audit",
+    "azure": "Entra sign-in",
+}
 
 
 def timestamp(moment: datetime) -> str:
@@ -34,6 +39,7 @@ def _credential(credential: Credential) -> dict[str, Any]:
         "session_name": credential.session_name,
         "access_key_id": credential.access_key_id,
         "accessor": credential.accessor,
+        "token_id": credential.token_id,
         "fingerprint": credential.fingerprint,
         "issued": timestamp(credential.issued_at),
         "expires_at": timestamp(credential.expires_at),
@@ -223,7 +229,12 @@ def table(report: TraceReport, findings: Findings) -> None:
             )
         console.print(events)
         for credential in invocation.credentials:
-            held = credential.access_key_id or credential.accessor or credential.fingerprint[:19]
+            held = (
+                credential.access_key_id
+                or credential.accessor
+                or credential.token_id
+                or credential.fingerprint[:19]
+            )
             console.print(
                 f"  held {credential.cloud} {credential.purpose}: {_plain(credential.principal)} "
                 f"({_plain(held)}) until {timestamp(credential.expires_at)}",

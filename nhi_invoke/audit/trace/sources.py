@@ -2,8 +2,7 @@
 
 A reader turns its files into `LogEvent`s, keeping only the events the ledgers make relevant
 (`Needles`): scanning is DuckDB's job, deciding is `attribution`'s. A new source (Azure's
-sign-in logs, by `client-request-id`, once the Azure broker records it) is one module with a
-`READER` and one line in `SOURCES`.
+sign-in logs were the last) is one module with a `READER` and one line in `SOURCES`.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ SOURCES = {
     "cloudtrail": "nhi_invoke.audit.trace.cloudtrail",
     "gcp": "nhi_invoke.audit.trace.gcp_audit",
     "vault": "nhi_invoke.audit.trace.vault_audit",
+    "azure": "nhi_invoke.audit.trace.entra_signins",
 }
 
 
@@ -37,6 +37,9 @@ class Needles:
     gcp_reasons: tuple[str, ...] = ()
     vault_accessors: tuple[str, ...] = ()  # plain, and their HMACs where computed
     vault_roles: tuple[str, ...] = ()
+    azure_correlations: tuple[str, ...] = ()  # client-request-ids, lower case
+    azure_token_ids: tuple[str, ...] = ()  # the tokens' `uti`
+    azure_apps: tuple[str, ...] = ()  # client ids and service principal object ids, lower case
     # Set for a second CloudTrail pass that only looks for sessions derived by AssumeRole.
     derived_only: bool = False
 
@@ -83,6 +86,9 @@ def needles(invocations: Iterable[Invocation], vault_hashes: Iterable[str] = ())
     reasons: set[str] = set()
     accessors: set[str] = set(vault_hashes)
     vault_roles: set[str] = set()
+    correlations: set[str] = set()
+    token_ids: set[str] = set()
+    apps: set[str] = set()
     for invocation in invocations:
         for credential in invocation.credentials:
             if credential.cloud == "aws":
@@ -98,6 +104,12 @@ def needles(invocations: Iterable[Invocation], vault_hashes: Iterable[str] = ())
                 accessors.update(filter(None, [credential.accessor]))
                 if (named := vault_role_name(credential.principal)) is not None:
                     vault_roles.add(named[1])
+            elif credential.cloud == "azure":
+                correlations.update(filter(None, [lower(credential.client_request_id)]))
+                token_ids.update(filter(None, [credential.token_id]))
+                apps.update(
+                    filter(None, [lower(credential.principal), lower(credential.principal_id)])
+                )
     return Needles(
         aws_keys=tuple(sorted(keys)),
         aws_source_identities=tuple(sorted(identities)),
@@ -107,4 +119,12 @@ def needles(invocations: Iterable[Invocation], vault_hashes: Iterable[str] = ())
         gcp_reasons=tuple(sorted(reasons)),
         vault_accessors=tuple(sorted(accessors)),
         vault_roles=tuple(sorted(vault_roles)),
+        azure_correlations=tuple(sorted(correlations)),
+        azure_token_ids=tuple(sorted(token_ids)),
+        azure_apps=tuple(sorted(apps)),
     )
+
+
+def lower(text: str | None) -> str | None:
+    """GUIDs (client ids, object ids, correlation ids) compare without case."""
+    return text.lower() if text else None

@@ -75,6 +75,8 @@ def peer_inputs(peer: Path, given: dict[str, str]) -> dict[str, str]:
     """The INPUT_* variables the runner would give a Node action: its defaults, then `given`."""
     import yaml  # noqa: PLC0415 - the dev venv's
 
+    if not (peer / "action.yml").exists():
+        return {}  # not fetched: its rows are not run (cases())
     declared = yaml.safe_load((peer / "action.yml").read_text())["inputs"]
     values = {name: str(spec["default"]) for name, spec in declared.items() if "default" in spec}
     values |= given

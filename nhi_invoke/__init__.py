@@ -8,8 +8,8 @@ imported on first use (PEP 562), so that `--version` and the CLI never pay for i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+# `typing` only for the checker: `nhi-invoke --version` does not pay for importing it.
+TYPE_CHECKING = False
 __version__ = "0.1.0"
 # Where nhi-invoke installs from: there is no release on PyPI, and the name there is not ours.
 SOURCE = "git+https://github.com/nhi-invoke/nhi-invoke"
@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from nhi_invoke.errors import NhiError
     from nhi_invoke.tasks.api import Invocation, current_invocation, invocation, with_invocation
     from nhi_invoke.tasks.keywords import InvocationSettings

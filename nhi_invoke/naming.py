@@ -9,7 +9,6 @@ deterministically with a hash suffix.
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 import unicodedata
 
@@ -42,6 +41,8 @@ def _session_part(text: str) -> str:
 
 
 def _digest(*parts: str | None) -> str:
+    import hashlib  # noqa: PLC0415 - OpenSSL's bindings only for a name that must be cut
+
     joined = "\0".join(p or "" for p in parts)
     return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LENGTH]
 

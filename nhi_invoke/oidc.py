@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,6 +74,8 @@ class Claims:
 
 def fingerprint(secret: str) -> str:
     """A SHA-256 fingerprint that names a secret without revealing it."""
+    import hashlib  # noqa: PLC0415 - OpenSSL's bindings when a run records a fingerprint
+
     return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -90,6 +89,8 @@ def _loop(
         try:
             return attempt()
         except Retryable as failure:
+            import random  # noqa: PLC0415 - only when a call is retried (most runs never are)
+
             # Full jitter (Brooker, "Exponential Backoff and Jitter"): sleep uniformly in
             # [0, min(cap, base*2^n)].
             delay = random.uniform(0, min(policy.cap_seconds, policy.base_seconds * 2**tries))  # noqa: S311

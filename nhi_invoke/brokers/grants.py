@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +28,8 @@ class Secret:
 
     @property
     def fingerprint(self) -> str:
+        import hashlib  # noqa: PLC0415 - OpenSSL's bindings when a secret is fingerprinted
+
         return "sha256:" + hashlib.sha256(self._value.encode()).hexdigest()
 
     def __repr__(self) -> str:

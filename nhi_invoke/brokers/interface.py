@@ -19,13 +19,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from nhi_invoke.brokers.grants import Grant, GrantRecorder, Release, TokenSupplier
 from nhi_invoke.ci.interface import CIContext
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from nhi_invoke.brokers.serving import CurrentGrant, Endpoint
     from nhi_invoke.retry import RetryOutcome, RetryPolicy
     from nhi_invoke.settings.option import Option, OptionValues

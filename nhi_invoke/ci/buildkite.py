@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from nhi_invoke.ci import agent_cli
 from nhi_invoke.ci.interface import CIContext, NoReporting, Reporting, env_value
 from nhi_invoke.retry import RetryPolicy
 
@@ -36,6 +35,9 @@ class Buildkite:
         )
 
     def fetch_token(self, environ: Mapping[str, str], audience: str, policy: RetryPolicy) -> str:
+        # The agent's CLI (and subprocess) only to ask it: detection needs neither.
+        from nhi_invoke.ci import agent_cli  # noqa: PLC0415
+
         return agent_cli.request_token(
             ["buildkite-agent", "oidc", "request-token", "--audience", audience],
             environ,

@@ -6,7 +6,6 @@ import json
 from collections.abc import Mapping
 
 from nhi_invoke import oidc
-from nhi_invoke.ci import agent_cli
 from nhi_invoke.ci.interface import CIContext, NoReporting, Reporting, env_value
 from nhi_invoke.errors import ConfigError, TokenError
 from nhi_invoke.retry import RetryPolicy
@@ -52,6 +51,9 @@ class CircleCI:
             return token  # the pre-flight check names what is wrong with it
         # The default token's audience is the organization id; the CLI mints other audiences.
         claims = json.dumps({"aud": audience})
+        # The agent's CLI (and subprocess) only to ask it: detection needs neither.
+        from nhi_invoke.ci import agent_cli  # noqa: PLC0415
+
         try:
             return agent_cli.request_token(
                 ["circleci", "run", "oidc", "get", "--claims", claims],

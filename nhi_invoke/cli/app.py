@@ -1,11 +1,11 @@
-"""The typer app and the one place where errors are rendered."""
+"""The entry point: `run`'s common lines through its own parser (`cli/run_parser.py`),
+everything else through the typer app; and the one place where errors are rendered."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
-import traceback
-from typing import Any
 
 from nhi_invoke import __version__
 from nhi_invoke.errors import EXIT_CONFIG, EXIT_USAGE, NhiError
@@ -20,6 +20,18 @@ COMPLETE_VARIABLE = "_NHI_INVOKE_COMPLETE"
 def _own_arguments(args: list[str]) -> list[str]:
     """The arguments before '--' (after it they belong to the user's command)."""
     return args[: args.index("--")] if "--" in args else args
+
+
+# `typing` only for the checker: `--version` does not pay for importing it (nor traceback).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _print_traceback() -> None:
+    import traceback  # noqa: PLC0415
+
+    traceback.print_exc(file=sys.stderr)
 
 
 def _error_line(text: str) -> None:
@@ -102,6 +114,72 @@ def main(argv: list[str] | None = None) -> int:
     if command in SEALED_COMMANDS:
         diagnostics.Log("cli").debug("non-dumpable: %s", "yes" if sealed else "no")
 
+    try:
+        if args[:1] == ["run"]:
+            from nhi_invoke.cli.run_parser import lean_parameters  # noqa: PLC0415
+
+            parameters = lean_parameters(args[1:], os.environ)
+            if parameters is not None:
+                # `run`'s common lines skip the CLI framework (cli/run_parser.py).
+                return _lean_run(parameters)
+        return _typer_main(args)
+    except KeyboardInterrupt:
+        # Ctrl-C before `run` installed its own handlers: nothing was minted yet.
+        return 130
+    except NhiError as error:
+        if debug:
+            _print_traceback()
+        _error_line(error.one_line())
+        return error.exit_code
+    except Exception as bug:
+        if debug:
+            _print_traceback()
+        _error_line(
+            f"internal error ({type(bug).__name__}); fix: re-run with --debug and report it"
+        )
+        return EXIT_INTERNAL
+
+
+class _Pacified:
+    """A standard stream whose flush ignores a closed pipe (as click's PacifyFlushWrapper), so
+    that the interpreter's last flush at exit reports nothing."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+
+    def flush(self) -> None:
+        try:
+            self.wrapped.flush()
+        except OSError as error:
+            if error.errno != errno.EPIPE:
+                raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
+def _lean_run(parameters: dict[str, Any]) -> int:
+    """`run` without typer, ending as typer's command line ends: end of input is an abort
+    (130), and a reader that went away (`| head`) exits 1 without a word."""
+    from nhi_invoke.cli.run_arguments import from_parameters  # noqa: PLC0415
+    from nhi_invoke.cli.run_execute import execute  # noqa: PLC0415
+
+    try:
+        return execute(from_parameters(parameters))
+    except EOFError:
+        print(file=sys.stderr)
+        return 130
+    except OSError as error:
+        if error.errno != errno.EPIPE:
+            raise
+        sys.stdout = _Pacified(sys.stdout)
+        sys.stderr = _Pacified(sys.stderr)
+        return 1
+
+
+def _typer_main(args: list[str]) -> int:
+    """Every command line the lean parser does not read: typer's, with its usage errors and
+    help rendered as ours; any other exception goes to `main`."""
     import typer  # noqa: PLC0415 - after the --version fast path
     from typer._click.exceptions import NoArgsIsHelpError  # noqa: PLC0415
     from typer.main import get_command  # noqa: PLC0415
@@ -114,9 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except typer.Exit as done:
         return int(done.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        # Ctrl-C before `run` installed its own handlers: nothing was minted yet.
-        return 130
+    except typer.Abort:
+        return 130  # typer turns the end of input (EOFError) into Abort
     except NoArgsIsHelpError as bare:
         # `nhi-invoke` or `nhi-invoke audit` alone: the help is the answer, but no command
         # ran, so a script that meant to run one does not pass.
@@ -127,16 +204,4 @@ def main(argv: list[str] | None = None) -> int:
         line, code = usage_failure(bad)
         _error_line(line)
         return code
-    except NhiError as error:
-        if debug:
-            traceback.print_exc(file=sys.stderr)
-        _error_line(error.one_line())
-        return error.exit_code
-    except Exception as bug:
-        if debug:
-            traceback.print_exc(file=sys.stderr)
-        _error_line(
-            f"internal error ({type(bug).__name__}); fix: re-run with --debug and report it"
-        )
-        return EXIT_INTERNAL
     return result if isinstance(result, int) else 0

@@ -3,13 +3,17 @@
 Its options are built from the settings registry (the core's and every broker's
 declarations), so an option is written once; its help is drawn from the registry too
 (`RunCommand`): each option with its variables, its config key and its default.
+
+`run`'s common lines never reach this command: `cli/run_parser.py` reads them without typer.
+This one reads the rest (`-h`, and the lines that end in a usage error) and, like the lean
+parser, hands its parameters to `cli/run_execute.py`.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from typer import _click as click
@@ -18,11 +22,9 @@ from nhi_invoke import brokers, settings
 from nhi_invoke.cli.commands import app
 from nhi_invoke.cli.help import NhiCommand, PlainFormatter
 from nhi_invoke.cli.options import PASSTHROUGH, Command, Debug, DryRun, Quiet
-from nhi_invoke.errors import NhiError, UsageError
+from nhi_invoke.cli.run_arguments import from_parameters
+from nhi_invoke.cli.run_execute import execute
 from nhi_invoke.settings.option import Kind, Option
-
-if TYPE_CHECKING:
-    from nhi_invoke.plan import Plan
 
 # Numbers arrive as text and are converted by the registry, so that "abc" and "5" for the
 # same option are both a configuration error (exit 78) naming the option and its fix.
@@ -161,61 +163,9 @@ def run(
     **given: Any,
 ) -> int:
     """Run a command with credentials minted for this one invocation."""
-    if not command:
-        raise UsageError("no command given", "put the command after '--': run [OPTIONS] -- CMD")
-    from nhi_invoke.invocation.prepare import RunRequest, prepare  # noqa: PLC0415
-
-    request = RunRequest(
-        given={name: tuple(v) if isinstance(v, list) else v for name, v in given.items()},
-        command=tuple(command),
-    )
-    from nhi_invoke.ci.github import claim_stdout  # noqa: PLC0415
-
-    claim_stdout()  # a redirected stdout is the step's output file (ci/github.py)
-    prepared = prepare(request, os.environ, os.getcwd())
-    if dry_run:
-        from nhi_invoke import render  # noqa: PLC0415 - rich only when a table is drawn
-
-        known = tuple(d.name for d in brokers.declarations(os.environ))
-        render.plan(prepared.plan, as_json=json, known=known)
-        return 0
-    from nhi_invoke.invocation.process import run as run_invocation  # noqa: PLC0415
-
-    if not json:
-        return run_invocation(prepared, quiet=quiet)
-    try:
-        exit_code = run_invocation(prepared, quiet=quiet)
-    except NhiError as error:
-        _print_outcome(prepared.plan, error.exit_code, error)
-        raise
-    _print_outcome(prepared.plan, exit_code, None)
-    return exit_code
-
-
-def _print_outcome(plan: Plan, exit_code: int, error: NhiError | None) -> None:
-    """`run --json`: one line after the command's output, read back from the ledger."""
-    from datetime import UTC, datetime  # noqa: PLC0415
-
-    from nhi_invoke import render  # noqa: PLC0415
-    from nhi_invoke.audit.show import summarize  # noqa: PLC0415
-
-    try:
-        rows = summarize(
-            plan.ledger_path, datetime.now(UTC), os.environ, invocation=plan.invocation_id
-        )
-    except NhiError:
-        rows = []  # nothing was written (the ledger could not be opened)
-    credentials = [c.as_dict() for c in rows[0].credentials] if rows else []
-    body = {
-        "dry_run": False,
-        "invocation_id": plan.invocation_id,
-        "step_id": plan.step_id,
-        "exit_code": exit_code,
-        "error": error.one_line() if error is not None else None,
-        "ledger_path": plan.ledger_path,
-        "credentials": credentials,
-    }
-    print(render.envelope("run", body, indent=None), flush=True)
+    parameters = {"command": command, **given}
+    parameters.update(dry_run=dry_run, json=json, quiet=quiet, debug=debug)
+    return execute(from_parameters(parameters))
 
 
 run.__signature__ = _signature()  # type: ignore[attr-defined]

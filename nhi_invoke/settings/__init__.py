@@ -9,7 +9,6 @@ from typing import Any
 
 from nhi_invoke import brokers
 from nhi_invoke.errors import ConfigError
-from nhi_invoke.ledger.key import checked_source
 from nhi_invoke.settings import validation
 from nhi_invoke.settings.option import Kind, Option, OptionValues, Source
 
@@ -91,6 +90,13 @@ CONFIG = Option(
 )
 
 
+def _ledger_key_source(source: str) -> str:
+    # The key's module (and hashlib's OpenSSL bindings) only when a key file is given.
+    from nhi_invoke.ledger.key import checked_source  # noqa: PLC0415
+
+    return checked_source(source)
+
+
 def _ca_bundle(raw: Any, source: Source) -> Any:
     # The network's code only when a bundle is given: a dry run needs none of it.
     from nhi_invoke.net.environment import ca_bundle  # noqa: PLC0415
@@ -148,7 +154,7 @@ OPTIONS = (
         env=("NHI_LEDGER_KEY_FILE",),
         from_config=False,  # the key: never from the repository
         metavar="PATH|fd:N",
-        validate=checked_source,
+        validate=_ledger_key_source,
     ),
     CONFIG,
     Option(

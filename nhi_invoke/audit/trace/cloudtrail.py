@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from nhi_invoke.audit.trace.duck import Engine
 from nhi_invoke.audit.trace.files import LogFile, is_empty
-from nhi_invoke.audit.trace.model import AwsIdentity, LogEvent, Problem, SourceStats
+from nhi_invoke.audit.trace.model import AwsIdentity, LogEvent, Problem, SourceStats, moment_of
 from nhi_invoke.audit.trace.sources import Needles, SourceRead
 
 ASSUME_ROLE_EVENTS = ("AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML")
@@ -157,17 +156,8 @@ class CloudTrailReader:
         return SourceRead(tuple(events), tuple(problems), SourceStats(self.name, used, scanned))
 
 
-def _time(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
 def _event(record: dict[str, Any]) -> LogEvent | None:
-    moment = _time(record.get("eventTime"))
+    moment = moment_of(record.get("eventTime"))
     event_id = record.get("eventID")
     if moment is None or not event_id:
         return None

@@ -20,12 +20,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from nhi_invoke.audit.trace.duck import Engine
 from nhi_invoke.audit.trace.files import LogFile, is_empty
-from nhi_invoke.audit.trace.model import AzureIdentity, LogEvent, Problem, SourceStats
+from nhi_invoke.audit.trace.model import AzureIdentity, LogEvent, Problem, SourceStats, moment_of
 from nhi_invoke.audit.trace.sources import Needles, SourceRead
 
 # Only what attribution and the report need, from a Graph signIn.
@@ -189,18 +188,9 @@ def _not_signins(path: str) -> Problem:
     )
 
 
-def _time(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
 def _event(record: dict[str, Any]) -> LogEvent | None:
     sign_in = record.get("properties") or record  # an Azure Monitor record, or a Graph signIn
-    moment = _time(sign_in.get("createdDateTime")) or _time(record.get("time"))
+    moment = moment_of(sign_in.get("createdDateTime")) or moment_of(record.get("time"))
     event_id = sign_in.get("id")
     if moment is None or not event_id:
         return None

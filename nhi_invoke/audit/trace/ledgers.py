@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from nhi_invoke.audit.trace.model import CiRun, Credential, Invocation, Problem
+from nhi_invoke.audit.trace.model import CiRun, Credential, Invocation, Problem, moment_of
 from nhi_invoke.errors import ConfigError
 from nhi_invoke.ledger.key import LedgerKey
 from nhi_invoke.ledger.verify import verify
@@ -114,15 +114,6 @@ def _lines(path: str, problems: list[Problem]) -> Iterable[str]:
         ) from exc
 
 
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -132,11 +123,11 @@ def _invocation(invocation_id: str, path: str, records: list[dict[str, Any]]) ->
     for record in records:
         by_event.setdefault(record["event"], []).append(record)
     started = next(iter(by_event.get("invocation.started", [])), None)
-    started_at = _time(started.get("time")) if started else None
+    started_at = moment_of(started.get("time")) if started else None
     if started is None or started_at is None:
         return None
     closed = {
-        r.get("fingerprint"): _time(r.get("time"))
+        r.get("fingerprint"): moment_of(r.get("time"))
         for name in CLOSING
         for r in by_event.get(name, [])
     }
@@ -159,8 +150,8 @@ def _invocation(invocation_id: str, path: str, records: list[dict[str, Any]]) ->
         step_id=str(started.get("step_id", "")),
         ledger=path,
         started_at=started_at,
-        command_ended_at=_time(command_end.get("time")) if command_end else None,
-        finished_at=_time(finished.get("time")) if finished else None,
+        command_ended_at=moment_of(command_end.get("time")) if command_end else None,
+        finished_at=moment_of(finished.get("time")) if finished else None,
         exit_code=exit_code if isinstance(exit_code, int) else None,
         ci=_ci(started.get("ci")),
         credentials=credentials,
@@ -188,7 +179,7 @@ def _renewed(record: dict[str, Any], updated: Mapping[Any, dict[str, Any]]) -> d
 
 
 def _credential(record: dict[str, Any], closed: Mapping[Any, datetime | None]) -> Credential | None:
-    issued_at, expires_at = _time(record.get("time")), _time(record.get("expires_at"))
+    issued_at, expires_at = moment_of(record.get("time")), moment_of(record.get("expires_at"))
     principal, cloud = _text(record.get("principal")), _text(record.get("cloud"))
     if issued_at is None or expires_at is None or principal is None or cloud is None:
         return None

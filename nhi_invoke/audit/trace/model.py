@@ -225,3 +225,13 @@ class TraceReport:
     problems: tuple[Problem, ...]
     stats: tuple[SourceStats, ...]
     ledgers: tuple[str, ...]
+
+
+def moment_of(text: object) -> datetime | None:
+    """An ISO 8601 time from a log or ledger field; None when it is missing or not one."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None

@@ -62,6 +62,12 @@ class Tls(NamedTuple):
     ca_path: str | None = None  # a folder of hashed PEM certificates (c_rehash)
     verify: bool = True  # False: no certificate or hostname check at all
     label: str = "the service's CA settings"  # for messages: which settings applied
+    fix_variable: str = ""  # the variable a certificate failure's fix names (VAULT_CACERT…)
+
+    @property
+    def given(self) -> bool:
+        """Whether any setting is made; none: the general CA settings apply."""
+        return bool(self.ca_file or self.ca_path or not self.verify)
 
 
 @dataclass(frozen=True)

@@ -87,8 +87,15 @@ class Network:
         if parts.scheme == "https":
             trust = (
                 self.environment.trust_for(ca_variables)
-                if tls is None or tls == Tls(label=tls.label)
-                else Trust(tls.ca_file, tls.ca_path, tls.label, (), tls.verify)
+                if tls is None or not tls.given
+                else Trust(
+                    tls.ca_file,
+                    tls.ca_path,
+                    tls.label,
+                    (tls.fix_variable,) if tls.fix_variable else (),
+                    tls.verify,
+                    from_service=True,
+                )
             )
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         sent = {"User-Agent": USER_AGENT, **headers}
@@ -270,7 +277,8 @@ class _Where:
         """A transport failure as a `Retryable`, or an `NhiError` when a retry cannot help."""
         if isinstance(exc, ssl.SSLCertVerificationError):
             assert self.trust is not None
-            variables = " or ".join((*self.trust.variables[:1], "--ca-bundle"))
+            general = () if self.trust.from_service else ("--ca-bundle",)
+            variables = " or ".join((*self.trust.variables[:1], *general))
             return UntrustedCertificate(
                 f"TLS: {self.host} presented a certificate that is not trusted "
                 f"({exc.verify_message or exc.reason}){self.via}",

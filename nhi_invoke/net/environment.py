@@ -84,6 +84,8 @@ class Trust(NamedTuple):
     label: str  # "REQUESTS_CA_BUNDLE=/etc/ca.pem", "the system's CAs"…
     variables: tuple[str, ...]  # the variables that would have applied, for hints
     verify: bool = True  # False only when the service's own settings say so
+    # The service's own settings: --ca-bundle does not apply, so a fix names only `variables`.
+    from_service: bool = False
 
 
 def environment_proxies(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:

@@ -17,6 +17,7 @@ from nhi_invoke.net import GENERAL_CA_VARIABLES
 from nhi_invoke.net.environment import (
     CaBundle,
     NetworkEnvironment,
+    Trust,
     bypasses,
     ca_bundle,
     environment_proxies,
@@ -202,3 +203,30 @@ def test_a_bundle_replaces_the_systems_cas(tmp_path: Path) -> None:
     assert given.cert_store_stats()["x509_ca"] == 1  # the bundle's CA, and no other
     system = Network({})._context(NetworkEnvironment({}).trust_for(GENERAL_CA_VARIABLES))
     assert system.cert_store_stats()["x509_ca"] != 1
+
+
+@pytest.mark.parametrize(
+    ("trust", "fix"),
+    [
+        (Trust(None, None, "the system's CAs", ("AWS_CA_BUNDLE",)), "AWS_CA_BUNDLE or --ca-bundle"),
+        # A service's own CA setting wins over --ca-bundle, so the fix names only its variable.
+        (
+            Trust("/ca.pem", None, "NHI_AZURE_CA_BUNDLE=/ca.pem", ("NHI_AZURE_CA_BUNDLE",),
+                  from_service=True),
+            "give its CA with NHI_AZURE_CA_BUNDLE",
+        ),
+    ],
+)  # fmt: skip
+def test_an_untrusted_certificates_fix_names_the_setting_that_applies(
+    trust: Trust, fix: str
+) -> None:
+    import ssl  # noqa: PLC0415
+
+    from nhi_invoke.net.connection import UntrustedCertificate, _Where  # noqa: PLC0415
+
+    failure = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    failure.verify_message = "unable to get local issuer certificate"
+    mapped = _Where("sts.internal", 443, None, trust).failure(failure, 5.0)
+    assert isinstance(mapped, UntrustedCertificate)
+    assert mapped.hint.endswith(fix)
+    assert ("--ca-bundle" in mapped.hint) is not trust.from_service

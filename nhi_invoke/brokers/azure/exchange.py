@@ -71,7 +71,11 @@ def request(plan: AzurePlan, scope: str, assertion: str) -> EntraToken | EntraEr
         plan.token_url,
         body=urllib.parse.urlencode(form).encode(),
         headers=headers,
-        tls=net.Tls(ca_file=plan.ca_file, label=f"NHI_AZURE_CA_BUNDLE={plan.ca_file}")
+        tls=net.Tls(
+            ca_file=plan.ca_file,
+            label=f"NHI_AZURE_CA_BUNDLE={plan.ca_file}",
+            fix_variable="NHI_AZURE_CA_BUNDLE",
+        )
         if plan.ca_file
         else None,
     )

@@ -87,6 +87,7 @@ class VaultApi:
             plan.ca_path,
             verify=not plan.skip_verify,
             label="Vault's CA settings (VAULT_CACERT, VAULT_CAPATH, VAULT_SKIP_VERIFY)",
+            fix_variable="VAULT_CACERT",
         )
 
     def url(self, path: str) -> str:

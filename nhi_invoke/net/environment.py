@@ -138,9 +138,10 @@ def parse_proxy(value: str, variable: str) -> Proxy:
         text = "http://" + text  # the SDKs read a bare authority as http
     try:
         parts = urllib.parse.urlsplit(text)
-    except ValueError as exc:  # "http://[::1": never shown, it may hold a password
+    except ValueError as exc:  # "http://[::1": neither it nor the error's text (which can
+        # quote the netloc, password included) is shown
         raise ConfigError(
-            f"{variable} is not a URL ({exc})", f"set {variable} to http://host:port"
+            f"{variable} is not a URL", f"set {variable} to http://host:port"
         ) from exc
     # Host and port, never the user and password before an "@".
     shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"

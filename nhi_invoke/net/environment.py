@@ -138,11 +138,11 @@ def parse_proxy(value: str, variable: str) -> Proxy:
         text = "http://" + text  # the SDKs read a bare authority as http
     try:
         parts = urllib.parse.urlsplit(text)
-    except ValueError as exc:  # "http://[::1": neither it nor the error's text (which can
-        # quote the netloc, password included) is shown
+    except ValueError:  # "http://[::1": neither it nor the error (whose text can quote the
+        # netloc, password included, even in a --debug traceback) is shown
         raise ConfigError(
             f"{variable} is not a URL", f"set {variable} to http://host:port"
-        ) from exc
+        ) from None
     # Host and port, never the user and password before an "@".
     shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
     if parts.scheme != "http":

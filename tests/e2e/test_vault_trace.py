@@ -41,7 +41,7 @@ def test_the_audit_log_attributes_the_invocations_requests_by_accessor(
         ],
         vault_env,
     )  # fmt: skip
-    assert result.code == 0, result.stderr  # nothing used after the command ended
+    assert result.code == 0, result.stdout + result.stderr  # nothing used after the end
     ours = [e for e in json.loads(result.stdout)["events"] if e["invocation_id"] == invocation]
     by_resource = {(e["resource"], e["match"]) for e in ours}
     assert ("auth/jwt/login", "minted") in by_resource

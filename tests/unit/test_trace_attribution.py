@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -441,6 +442,19 @@ def test_vault_requests_are_tied_by_accessor_plain_or_hmaced() -> None:
     traced = {t.event.event_id: t for t in attribute([plain, hashed], [vault_invocation()], hashes)}
     assert (traced["p"].invocation_id, traced["p"].match) == ("va", "accessor")
     assert (traced["h"].invocation_id, traced["h"].after_end) == ("va", True)
+
+
+def test_the_revocation_in_the_millisecond_the_ledger_finished_is_within_the_invocation() -> None:
+    # The ledger writes whole milliseconds (finished at 11.000 s); Vault logs microseconds.
+    def revoke(request_id: str, seconds: float) -> LogEvent:
+        event = vault_event(request_id, accessor="ACCESSOR0000000000000001", seconds=seconds)
+        return dataclasses.replace(event, resource="auth/token/revoke-self")
+
+    same_ms, later = revoke("same", 11.000082), revoke("later", 11.0011)
+    traced = {t.event.event_id: t for t in attribute([same_ms, later], [vault_invocation()], {})}
+    assert traced["same"].after_end is False
+    assert traced["same"].note == "nhi-invoke's revocation at the end of the invocation"
+    assert traced["later"].after_end is True
 
 
 def test_a_vault_login_is_tied_by_the_accessor_it_returned() -> None:

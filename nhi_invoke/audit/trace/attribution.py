@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from nhi_invoke.audit.trace.model import (
     AwsIdentity,
@@ -31,6 +31,7 @@ from nhi_invoke.audit.trace.sources import lower, vault_role_name
 
 # The Vault broker revokes the command's token with the token itself, after the command.
 REVOKE_SELF = "auth/token/revoke-self"
+LEDGER_PRECISION = timedelta(milliseconds=1)  # the ledger writes times to the millisecond
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,13 @@ def _vault(event: LogEvent, identity: VaultIdentity, found: Index) -> TracedEven
     if identity.accessor and identity.accessor in found.accessors:
         held = found.accessors[identity.accessor]
         finished = held.invocation.finished_at
-        if event.resource == REVOKE_SELF and finished is not None and event.event_time <= finished:
+        # The ledger's times are whole milliseconds, Vault's are finer: a revocation in the
+        # millisecond the ledger says the invocation finished is within it.
+        if (
+            event.resource == REVOKE_SELF
+            and finished is not None
+            and event.event_time < finished + LEDGER_PRECISION
+        ):
             # The broker ends the command's token with the token itself, after the command.
             note = "nhi-invoke's revocation at the end of the invocation"
             return TracedEvent(event, held.invocation.invocation_id, "accessor", note=note)
